@@ -1,0 +1,1 @@
+"""The `cdtt` command: composes the services for operators and developers."""

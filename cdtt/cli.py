@@ -1,0 +1,54 @@
+"""Root of the `cdtt` command; each group of subcommands lives beside what it drives."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from shared.db import engine_scope
+from shared.migrations import migrate_service
+from shared.settings import SERVICES, ServiceName, Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
+
+
+async def migrate_all(settings: Settings) -> None:
+    for service in SERVICES:
+        async with engine_scope(settings.database_url_for(service), pool_size=1) as engine:
+            await migrate_service(engine, service)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade every service's schema (Alembic)."""
+    settings = Settings()
+    asyncio.run(migrate_all(settings))
+    typer.echo(f"migrated: {', '.join(SERVICES)}")
+
+
+@app.command()
+def serve(
+    service: Annotated[ServiceName, typer.Argument(help="which service to run")],
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="port (default 8001/8002/8003)")] = None,
+) -> None:
+    """Run one service over HTTP (uvicorn), with its relay or subscribers."""
+    import uvicorn
+
+    uvicorn.run(
+        f"services.{service}.bootstrap:create_app",
+        factory=True,
+        host=host,
+        port=port or DEFAULT_PORTS[service],
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def main() -> None:
+    app()

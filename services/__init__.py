@@ -1,0 +1,1 @@
+"""The three cdtt services; each imports `shared`, never another service."""

@@ -1,0 +1,1 @@
+"""Activity: support work done by teams; emits activity.events.v1."""

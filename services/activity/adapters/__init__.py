@@ -1,0 +1,1 @@
+"""Infrastructure of the activity service: tables, repositories, unit of work."""

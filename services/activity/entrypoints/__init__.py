@@ -1,0 +1,1 @@
+"""How input reaches the activity service: HTTP routers and stream subscribers."""

@@ -1,0 +1,1 @@
+"""Infrastructure of the aggregator service: tables, repositories, unit of work."""

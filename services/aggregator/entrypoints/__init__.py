@@ -1,0 +1,1 @@
+"""How input reaches the aggregator service: HTTP routers and stream subscribers."""

@@ -1,0 +1,1 @@
+"""Registry: administrative units, teams and members; emits registry.events.v1."""

@@ -1,0 +1,1 @@
+"""Infrastructure of the registry service: tables, repositories, unit of work."""

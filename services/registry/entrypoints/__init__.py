@@ -1,0 +1,1 @@
+"""How input reaches the registry service: HTTP routers and stream subscribers."""

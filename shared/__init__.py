@@ -1,0 +1,1 @@
+"""What crosses service boundaries: event contracts, stream names, outbox, db and settings."""

@@ -1,0 +1,75 @@
+"""Contracts of registry.events.v1: units registered and the whole state of teams."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shared.envelope import Contract, Envelope, Level
+from shared.streams import REGISTRY_EVENTS
+
+Role = Literal["leader", "deputy", "member"]
+TeamStatus = Literal["active", "dissolved"]
+
+
+class UnitState(Contract):
+    code: str = Field(min_length=1, max_length=20)
+    name: str = Field(min_length=1, max_length=200)
+    level: Level
+    kind: str = Field(max_length=50)
+    parent_code: str | None
+
+
+class MemberState(Contract):
+    member_id: uuid.UUID
+    full_name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class TeamState(Contract):
+    """A team's whole current state; `version` grows by one with every change."""
+
+    team_id: uuid.UUID
+    unit_code: str
+    unit_level: Level
+    name: str | None = Field(default=None, max_length=200)
+    established_on: date | None = None
+    status: TeamStatus
+    version: int = Field(ge=1)
+    members: tuple[MemberState, ...]
+
+    @property
+    def member_count(self) -> int:
+        return len(self.members)
+
+
+class _RegistryEvent(Envelope):
+    stream: ClassVar[str] = REGISTRY_EVENTS
+    producer_name: ClassVar[str] = "registry"
+
+
+class UnitRegistered(_RegistryEvent):
+    type: Literal["unit.registered"] = "unit.registered"
+    payload: UnitState
+
+
+class TeamCreated(_RegistryEvent):
+    type: Literal["team.created"] = "team.created"
+    payload: TeamState
+
+
+class TeamMembersChanged(_RegistryEvent):
+    type: Literal["team.members_changed"] = "team.members_changed"
+    payload: TeamState
+
+
+class TeamDissolved(_RegistryEvent):
+    type: Literal["team.dissolved"] = "team.dissolved"
+    payload: TeamState
+
+
+TeamEvent = TeamCreated | TeamMembersChanged | TeamDissolved
+RegistryEvent = UnitRegistered | TeamEvent

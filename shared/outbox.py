@@ -1,0 +1,229 @@
+"""Transactional outbox: events written with the state change, sent to streams by a relay.
+
+A producer's use case calls `add_to_outbox` inside its own transaction, so the change
+and its event commit together. The relay claims unsent rows with SKIP LOCKED (several
+relays may run at once), XADDs them in one pipeline, marks them sent and keeps them for
+the retention window so a stream can be replayed. If a relay dies after XADD but before
+marking, the rows are sent again: consumers deduplicate by event_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from shared.envelope import Envelope
+from shared.faults import crash_point
+from shared.streams import ENVELOPE_FIELD, stream_key
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox of one service, in that service's schema."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("stream", Text, nullable=False),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("event_type", Text, nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+        Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_sent_at", "sent_at"),
+    )
+
+
+def notify_channel(table: Table) -> str:
+    return f"{table.schema}_outbox"
+
+
+async def add_to_outbox(
+    session: AsyncSession | AsyncConnection, table: Table, events: Sequence[Envelope]
+) -> None:
+    """Queue events in the caller's transaction; the relay is woken when it commits."""
+    if not events:
+        return
+    await session.execute(
+        insert(table),
+        [
+            {
+                "stream": e.stream,
+                "event_id": e.event_id,
+                "event_type": e.type,
+                "envelope": e.to_json(),
+            }
+            for e in events
+        ],
+    )
+    # NOTIFY is delivered at commit, and not at all on rollback.
+    await session.execute(text(f"NOTIFY {notify_channel(table)}"))
+
+
+@dataclass
+class RelayStats:
+    sent: int = 0
+    batches: int = 0
+    purged: int = 0
+    last_beat: float = field(default_factory=time.monotonic)
+
+
+class OutboxRelay:
+    """Sends outbox rows to their streams, woken by LISTEN/NOTIFY, polling as a fallback."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        redis: Redis,
+        table: Table,
+        listen_dsn: str,
+        namespace: str = "",
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(hours=72),
+    ) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._table = table
+        self._listen_dsn = listen_dsn
+        self._namespace = namespace
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = RelayStats()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self._table.schema}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def alive(self) -> bool:
+        """Running and looped recently (a wedged relay is not alive)."""
+        running = self._task is not None and not self._task.done()
+        fresh = time.monotonic() - self.stats.last_beat < max(10.0, 5 * self._poll_seconds)
+        return running and fresh
+
+    async def run(self) -> None:
+        listener: Any = None
+        last_purge = 0.0
+        while True:
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()
+                while await self.relay_batch():
+                    self.stats.last_beat = time.monotonic()
+                if time.monotonic() - last_purge > 60:
+                    await self.purge()
+                    last_purge = time.monotonic()
+            except asyncio.CancelledError:
+                if listener is not None and not listener.is_closed():
+                    await listener.close()
+                raise
+            except Exception:
+                # Database or Redis away: keep the rows, wait and try again.
+                log.warning("outbox relay %s failed; retrying", self._table.schema, exc_info=True)
+                listener = None
+            self.stats.last_beat = time.monotonic()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    async def _listen(self) -> Any:
+        conn = await asyncpg.connect(self._listen_dsn)
+        await conn.add_listener(notify_channel(self._table), lambda *_: self._wake.set())
+        return conn
+
+    async def relay_batch(self) -> int:
+        """Send one batch of unsent rows; returns how many were sent."""
+        t = self._table
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(t.c.id, t.c.stream, t.c.envelope)
+                    .where(t.c.sent_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            crash_point("relay.before_xadd")
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(
+                        stream_key(row.stream, self._namespace), {ENVELOPE_FIELD: row.envelope}
+                    )
+                await pipe.execute()
+            crash_point("relay.after_xadd")
+            await conn.execute(
+                update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
+            )
+        self.stats.sent += len(rows)
+        self.stats.batches += 1
+        return len(rows)
+
+    async def purge(self) -> int:
+        """Forget rows sent longer ago than the retention window."""
+        t = self._table
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(t).where(t.c.sent_at < func.now() - self._retention))
+        purged: int = result.rowcount
+        self.stats.purged += purged
+        return purged
+
+
+async def replay_outbox(engine: AsyncEngine, table: Table, since_hours: float | None = None) -> int:
+    """Mark retained rows unsent so the relay sends them again (after a stream was lost)."""
+    t = table
+    stmt = update(t).where(t.c.sent_at.is_not(None)).values(sent_at=None)
+    if since_hours is not None:
+        stmt = stmt.where(t.c.created_at >= func.now() - timedelta(hours=since_hours))
+    async with engine.begin() as conn:
+        result = await conn.execute(stmt)
+        await conn.execute(text(f"NOTIFY {notify_channel(t)}"))
+    count: int = result.rowcount
+    return count
+
+
+async def outbox_backlog(engine: AsyncEngine, table: Table) -> int:
+    async with engine.connect() as conn:
+        value = await conn.scalar(
+            select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
+        )
+    return int(value or 0)
