@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.envelope import Envelope
 from shared.faults import crash_point
+from shared.metrics import events_published
 from shared.streams import ENVELOPE_FIELD, stream_key
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,8 @@ class OutboxRelay:
             )
         self.stats.sent += len(rows)
         self.stats.batches += 1
+        for row in rows:
+            events_published.labels(row.stream).inc()
         return len(rows)
 
     async def purge(self) -> int:

@@ -1,0 +1,169 @@
+"""What every service's HTTP side shares: error format, request ids, health, readiness, metrics.
+
+Errors are JSON that names the problem: `{"error": {"code": ..., "message": ...}}`, with
+422 for validation errors and 503 (with Retry-After) while a dependency is away.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.logging import request_id
+from shared.metrics import REGISTRY, http_request_seconds
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[Request], Awaitable[Mapping[str, bool]]]
+
+
+class ApiError(Exception):
+    """An error the caller can act on: status, a stable code, a message, and details."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **details}}
+
+
+def _validation_message(errors: Sequence[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()
+        ]
+        return JSONResponse(
+            jsonable_encoder(
+                error_body("validation_error", _validation_message(errors), errors=errors)
+            ),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def on_dependency_down(_: Request, exc: Exception) -> JSONResponse:
+        # The write was not committed: the caller must retry, never assume success.
+        log.warning("dependency unavailable: %s", exc)
+        return JSONResponse(
+            error_body("unavailable", "a dependency is unavailable; retry later"),
+            503,
+            headers={"Retry-After": "1"},
+        )
+
+
+class RequestContextMiddleware:
+    """Request id in and out (X-Request-ID), latency histogram by route template."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:64]
+        rid = incoming or uuid.uuid4().hex
+        token = request_id.set(rid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            http_request_seconds.labels(
+                self.service, scope["method"], template, f"{status // 100}xx"
+            ).observe(time.perf_counter() - started)
+            request_id.reset(token)
+
+
+def operations_router(readiness: ReadinessCheck) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up (it says nothing of its dependencies)."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready when every dependency answers and every background worker runs."""
+        try:
+            checks = dict(await readiness(request))
+        except Exception as error:
+            log.warning("readiness check failed: %s", error)
+            checks = {"readiness_check": False}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: Sequence[APIRouter],
+    readiness: ReadinessCheck,
+) -> FastAPI:
+    """The FastAPI app of one service, with everything the services have in common."""
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=service)
+    app.include_router(operations_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    return app
