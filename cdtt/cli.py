@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from shared.db import engine_scope
+from shared.logging import configure_logging
 from shared.migrations import migrate_service
 from shared.settings import SERVICES, ServiceName, Settings
 
@@ -39,6 +40,7 @@ def serve(
     """Run one service over HTTP (uvicorn), with its relay or subscribers."""
     import uvicorn
 
+    configure_logging(service, Settings().log_level)
     uvicorn.run(
         f"services.{service}.bootstrap:create_app",
         factory=True,
