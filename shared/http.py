@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.asyncapi import asyncapi_yaml
 from shared.logging import request_id
 from shared.metrics import REGISTRY, http_request_seconds
 
@@ -164,6 +165,12 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.include_router(operations_router(readiness))
+
+    @app.get("/asyncapi.yaml", tags=["operations"], response_class=Response)
+    async def asyncapi() -> Response:
+        """The AsyncAPI 3 document of both event streams (the same for every service)."""
+        return Response(asyncapi_yaml(), media_type="application/yaml")
+
     for router in routers:
         app.include_router(router)
     return app
