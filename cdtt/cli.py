@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
+from services.registry.cli import registry_app, units_app
 from shared.db import engine_scope
 from shared.logging import configure_logging
 from shared.migrations import migrate_service
 from shared.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(units_app, name="units")
+app.add_typer(registry_app, name="registry")
 
 DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
 

@@ -2,8 +2,101 @@
 
 from __future__ import annotations
 
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+
 from shared.db import service_metadata
+from shared.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
 metadata = service_metadata("registry")
 outbox = outbox_table(metadata)
+idempotency_keys = idempotency_table(metadata)
+
+# Units of both editions side by side: a code means something else in each edition.
+units = Table(
+    "units",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("parent_code", Text, nullable=True),
+    # Province first, the unit itself last (what every event carries as unit_path).
+    Column("path", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["edition", "parent_code"],
+        ["units.edition", "units.code"],
+        name="fk_units_parent",
+    ),
+    CheckConstraint("edition IN ('2025', 'legacy')", name="edition"),
+    CheckConstraint("level IN ('province', 'district', 'commune', 'village')", name="level"),
+    Index("ix_units_parent", "edition", "parent_code"),
+    Index("ix_units_level", "edition", "level"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("team_id", Uuid, primary_key=True),
+    Column("edition", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("established_on", Date, nullable=True),
+    Column("status", Text, nullable=False),
+    # Grows by one with every change; the version its event carries.
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["edition", "unit_code"], ["units.edition", "units.code"], name="fk_teams_unit"
+    ),
+    CheckConstraint("status IN ('active', 'dissolved')", name="status"),
+    CheckConstraint("version >= 1", name="version"),
+    # The programme's rule, kept by the database too: one active team per unit.
+    Index(
+        "uq_teams_one_active_per_unit",
+        "edition",
+        "unit_code",
+        unique=True,
+        postgresql_where=text("status = 'active'"),
+    ),
+    Index("ix_teams_unit", "edition", "unit_code"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", Uuid, primary_key=True),
+    Column("team_id", Uuid, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("phone", Text, nullable=True),
+    # Keeps members in the order they joined.
+    Column("seq", BigInteger, Identity(), nullable=False),
+    ForeignKeyConstraint(
+        ["team_id"], ["teams.team_id"], name="fk_members_team", ondelete="CASCADE"
+    ),
+    CheckConstraint("role IN ('leader', 'deputy', 'member')", name="role"),
+    Index(
+        "uq_members_one_leader", "team_id", unique=True, postgresql_where=text("role = 'leader'")
+    ),
+    Index("ix_members_team", "team_id", "seq"),
+)

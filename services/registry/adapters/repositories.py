@@ -1,0 +1,265 @@
+"""Registry state in PostgreSQL: units, teams and members loaded and saved inside one transaction.
+
+`unit_of_work` opens the transaction a use case runs in; its repositories read and write
+through that transaction and `publish` queues events in the same one (the outbox).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.registry.adapters.tables import members, outbox, teams, units
+from services.registry.domain import Member, Team, Unit
+from shared.envelope import Envelope, Level
+from shared.outbox import add_to_outbox
+from shared.settings import Edition
+
+
+def _unit(row: Row[*tuple[Any, ...]]) -> Unit:
+    return Unit(
+        edition=row.edition,
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        kind=row.kind,
+        parent_code=row.parent_code,
+        path=tuple(row.path),
+    )
+
+
+def _unit_row(unit: Unit) -> dict[str, Any]:
+    return {
+        "edition": unit.edition,
+        "code": unit.code,
+        "name": unit.name,
+        "level": unit.level,
+        "kind": unit.kind,
+        "parent_code": unit.parent_code,
+        "path": list(unit.path),
+    }
+
+
+_UNIT_COLUMNS = (
+    units.c.edition,
+    units.c.code,
+    units.c.name,
+    units.c.level,
+    units.c.kind,
+    units.c.parent_code,
+    units.c.path,
+)
+
+
+class UnitRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, edition: Edition, code: str, *, lock: bool = False) -> Unit | None:
+        """One unit; `lock` holds it until commit so changes under it queue up."""
+        query = select(*_UNIT_COLUMNS).where(units.c.edition == edition, units.c.code == code)
+        if lock:
+            # NO KEY UPDATE: serialises writers of this unit without blocking FK checks.
+            query = query.with_for_update(key_share=True)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else _unit(row)
+
+    async def children(
+        self, edition: Edition, parent_code: str, level: Level | None = None
+    ) -> list[Unit]:
+        query = select(*_UNIT_COLUMNS).where(
+            units.c.edition == edition, units.c.parent_code == parent_code
+        )
+        if level is not None:
+            query = query.where(units.c.level == level)
+        rows = await self._session.execute(query.order_by(units.c.code))
+        return [_unit(row) for row in rows]
+
+    async def at_level(self, edition: Edition, level: Level) -> list[Unit]:
+        rows = await self._session.execute(
+            select(*_UNIT_COLUMNS)
+            .where(units.c.edition == edition, units.c.level == level)
+            .order_by(units.c.code)
+        )
+        return [_unit(row) for row in rows]
+
+    async def child_codes(self, edition: Edition, parent_code: str) -> list[str]:
+        rows = await self._session.scalars(
+            select(units.c.code).where(
+                units.c.edition == edition, units.c.parent_code == parent_code
+            )
+        )
+        return list(rows)
+
+    async def add(self, unit: Unit) -> None:
+        await self._session.execute(insert(units).values(_unit_row(unit)))
+
+    async def add_new(self, batch: Sequence[Unit]) -> list[Unit]:
+        """Insert the units not yet registered, in one batched statement; returns those."""
+        if not batch:
+            return []
+        inserted = await self._session.scalars(
+            pg_insert(units).on_conflict_do_nothing().returning(units.c.code),
+            [_unit_row(unit) for unit in batch],
+        )
+        new_codes = set(inserted)
+        return [unit for unit in batch if unit.code in new_codes]
+
+
+class TeamRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _members(self, team_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
+        found: dict[uuid.UUID, list[Member]] = {team_id: [] for team_id in team_ids}
+        rows = await self._session.execute(
+            select(
+                members.c.team_id,
+                members.c.member_id,
+                members.c.full_name,
+                members.c.role,
+                members.c.phone,
+            )
+            .where(members.c.team_id.in_(team_ids))
+            .order_by(members.c.seq)
+        )
+        for row in rows:
+            found[row.team_id].append(
+                Member(
+                    member_id=row.member_id,
+                    full_name=row.full_name,
+                    role=row.role,
+                    phone=row.phone,
+                )
+            )
+        return found
+
+    async def _load(self, where: Any, *, lock: bool = False) -> list[Team]:
+        query = (
+            select(teams, units.c.level, units.c.path)
+            .join(units, (units.c.edition == teams.c.edition) & (units.c.code == teams.c.unit_code))
+            .where(where)
+            .order_by(teams.c.created_at.desc(), teams.c.team_id)
+        )
+        if lock:
+            query = query.with_for_update(of=teams)
+        rows = (await self._session.execute(query)).all()
+        by_team = await self._members([row.team_id for row in rows]) if rows else {}
+        return [
+            Team(
+                team_id=row.team_id,
+                edition=row.edition,
+                unit_code=row.unit_code,
+                unit_level=row.level,
+                unit_path=tuple(row.path),
+                name=row.name,
+                established_on=row.established_on,
+                status=row.status,
+                version=row.version,
+                members=tuple(by_team[row.team_id]),
+            )
+            for row in rows
+        ]
+
+    async def get(self, team_id: uuid.UUID, *, lock: bool = False) -> Team | None:
+        """One team with its members; `lock` holds the team row so changes apply in order."""
+        found = await self._load(teams.c.team_id == team_id, lock=lock)
+        return found[0] if found else None
+
+    async def of_unit(self, edition: Edition, unit_code: str) -> list[Team]:
+        """Every team a unit has had, newest first."""
+        return await self._load((teams.c.edition == edition) & (teams.c.unit_code == unit_code))
+
+    async def active_team_id(self, edition: Edition, unit_code: str) -> uuid.UUID | None:
+        found: uuid.UUID | None = await self._session.scalar(
+            select(teams.c.team_id).where(
+                teams.c.edition == edition,
+                teams.c.unit_code == unit_code,
+                teams.c.status == "active",
+            )
+        )
+        return found
+
+    async def _add_members(self, team_id: uuid.UUID, new: Sequence[Member]) -> None:
+        if new:
+            await self._session.execute(
+                insert(members),
+                [
+                    {
+                        "member_id": m.member_id,
+                        "team_id": team_id,
+                        "full_name": m.full_name,
+                        "role": m.role,
+                        "phone": m.phone,
+                    }
+                    for m in new
+                ],
+            )
+
+    async def add(self, team: Team) -> None:
+        await self._session.execute(
+            insert(teams).values(
+                team_id=team.team_id,
+                edition=team.edition,
+                unit_code=team.unit_code,
+                name=team.name,
+                established_on=team.established_on,
+                status=team.status,
+                version=team.version,
+            )
+        )
+        await self._add_members(team.team_id, team.members)
+
+    async def save(self, before: Team, after: Team) -> None:
+        """Write the difference between a loaded team and its changed state."""
+        result = await self._session.execute(
+            update(teams)
+            .where(teams.c.team_id == after.team_id, teams.c.version == before.version)
+            .values(
+                name=after.name,
+                established_on=after.established_on,
+                status=after.status,
+                version=after.version,
+                updated_at=func.now(),
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"team {after.team_id} changed under a lock; version mismatch")
+        kept = {m.member_id for m in after.members}
+        gone = [m.member_id for m in before.members if m.member_id not in kept]
+        if gone:
+            await self._session.execute(delete(members).where(members.c.member_id.in_(gone)))
+        had = {m.member_id for m in before.members}
+        await self._add_members(after.team_id, [m for m in after.members if m.member_id not in had])
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: the repositories use it, and `publish` queues events in it."""
+
+    session: AsyncSession
+
+    @property
+    def units(self) -> UnitRepository:
+        return UnitRepository(self.session)
+
+    @property
+    def teams(self) -> TeamRepository:
+        return TeamRepository(self.session)
+
+    async def publish(self, events: Sequence[Envelope]) -> None:
+        await add_to_outbox(self.session, outbox, events)
+
+
+@asynccontextmanager
+async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+    """Commits when the block ends normally, rolls everything back when it raises."""
+    async with sessionmaker.begin() as session:
+        yield UnitOfWork(session)

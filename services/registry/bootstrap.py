@@ -1,0 +1,103 @@
+"""Composition root of the registry: engine, Redis, relay and routes, built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry.adapters.tables import idempotency_keys, outbox
+from services.registry.entrypoints.http import RegistryContext, install_registry_errors, router
+from shared.db import database_reachable, engine_scope, make_sessionmaker
+from shared.http import create_service_app
+from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, libpq_url
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 3600.0
+
+
+async def _purge_keys_forever(runtime: RegistryRuntime) -> None:
+    """Forget Idempotency-Keys past their retention, once an hour."""
+    while True:
+        try:
+            await purge_idempotency_keys(runtime.engine, idempotency_keys, DEFAULT_RETENTION)
+        except Exception:
+            log.warning("purging idempotency keys failed; next try in an hour", exc_info=True)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+@dataclass(frozen=True)
+class RegistryRuntime:
+    """What the lifespan built, for the readiness probe and the key purge."""
+
+    engine: AsyncEngine
+    redis: Redis
+    relay: OutboxRelay
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The registry app; nothing connects until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or Settings()
+        database_url = config.database_url_for("registry")
+        async with engine_scope(database_url, application_name="cdtt-registry") as engine:
+            redis = Redis.from_url(config.require_redis_url())
+            relay = OutboxRelay(
+                engine=engine,
+                redis=redis,
+                table=outbox,
+                listen_dsn=libpq_url(database_url),
+                namespace=config.stream_namespace,
+                batch_size=config.relay_batch_size,
+                poll_seconds=config.relay_poll_seconds,
+                retention=timedelta(hours=config.outbox_retention_hours),
+            )
+            app.state.registry = RegistryContext(config, make_sessionmaker(engine))
+            app.state.runtime = runtime = RegistryRuntime(engine, redis, relay)
+            relay.start()
+            purge = asyncio.create_task(_purge_keys_forever(runtime), name="purge-idempotency")
+            try:
+                yield
+            finally:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
+                await relay.stop()
+                await redis.aclose()
+
+    async def readiness(request: Request) -> Mapping[str, bool]:
+        runtime: RegistryRuntime = request.app.state.runtime
+        try:
+            redis_ok = bool(await runtime.redis.ping())
+        except Exception:
+            redis_ok = False
+        return {
+            "database": await database_reachable(runtime.engine),
+            "redis": redis_ok,
+            "relay": runtime.relay.alive(),
+        }
+
+    app = create_service_app(
+        service="registry",
+        title="cdtt registry",
+        description="Administrative units, villages, teams and members; "
+        "publishes registry.events.v1 through a transactional outbox.",
+        lifespan=lifespan,
+        routers=[router],
+        readiness=readiness,
+    )
+    install_registry_errors(app)
+    return app

@@ -1,0 +1,198 @@
+"""`cdtt units load` and `cdtt registry replay`: official units into the registry, events out again.
+
+Loading writes each new unit and its `unit.registered` outbox row in one transaction per
+province (a batched INSERT ... ON CONFLICT DO NOTHING RETURNING, then one batched outbox
+insert), so a second load finds everything present and emits nothing. When Redis is
+configured the command then drains the outbox itself; otherwise the registry service's
+relay sends the events when it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry import use_cases
+from services.registry.adapters.official_units import (
+    ProvinceUnits,
+    UnknownProvinceError,
+    official_units,
+)
+from services.registry.adapters.repositories import unit_of_work
+from services.registry.adapters.tables import outbox
+from shared.db import engine_scope, make_sessionmaker
+from shared.migrations import migrate_service
+from shared.outbox import OutboxRelay, outbox_backlog, replay_outbox
+from shared.settings import Edition, Settings, libpq_url
+
+units_app = typer.Typer(no_args_is_help=True, help="Official administrative units.")
+registry_app = typer.Typer(no_args_is_help=True, help="Registry operations.")
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    edition: Edition
+    provinces: int
+    units: int
+    new_units: int
+    seconds: float
+
+
+Advance = Callable[[ProvinceUnits, int], None]
+
+
+async def load_units(
+    engine: AsyncEngine,
+    edition: Edition,
+    provinces: Sequence[ProvinceUnits],
+    advance: Advance | None = None,
+) -> LoadReport:
+    """Register every unit not yet registered, one province per transaction."""
+    started = time.perf_counter()
+    sessionmaker = make_sessionmaker(engine)
+    new_units = 0
+    for province in provinces:
+        async with unit_of_work(sessionmaker) as uow:
+            added = await use_cases.register_units(uow, province.units)
+        new_units += len(added)
+        if advance is not None:
+            advance(province, len(added))
+    return LoadReport(
+        edition=edition,
+        provinces=len(provinces),
+        units=sum(len(p.units) for p in provinces),
+        new_units=new_units,
+        seconds=time.perf_counter() - started,
+    )
+
+
+async def publish_outbox(
+    engine: AsyncEngine, settings: Settings, advance: Callable[[int], None] | None = None
+) -> int:
+    """Send every unsent outbox row now, as the service's relay would (they may run together)."""
+    redis = Redis.from_url(settings.require_redis_url())
+    relay = OutboxRelay(
+        engine=engine,
+        redis=redis,
+        table=outbox,
+        listen_dsn=libpq_url(settings.database_url_for("registry")),
+        namespace=settings.stream_namespace,
+        batch_size=settings.relay_batch_size,
+    )
+    sent = 0
+    try:
+        while batch := await relay.relay_batch():
+            sent += batch
+            if advance is not None:
+                advance(batch)
+    finally:
+        await redis.aclose()
+    return sent
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+async def _publish_with_progress(engine: AsyncEngine, settings: Settings) -> None:
+    if not settings.redis_url:
+        backlog = await outbox_backlog(engine, outbox)
+        console.print(f"{backlog:,} events wait in the outbox; the registry's relay sends them.")
+        return
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("publishing", total=await outbox_backlog(engine, outbox))
+        sent = await publish_outbox(engine, settings, lambda n: progress.advance(task, n))
+    console.print(f"published {sent:,} events in {time.perf_counter() - started:.1f} s")
+
+
+async def _load(
+    settings: Settings, edition: Edition, provinces: Sequence[str], publish: bool
+) -> LoadReport:
+    selected = official_units(edition, provinces)
+    async with engine_scope(settings.database_url_for("registry"), pool_size=2) as engine:
+        await migrate_service(engine, "registry")
+        with _progress() as progress:
+            task = progress.add_task(
+                f"edition {edition}", total=sum(len(p.units) for p in selected)
+            )
+
+            def advance(province: ProvinceUnits, _added: int) -> None:
+                progress.update(task, advance=len(province.units), description=province.name)
+
+            report = await load_units(engine, edition, selected, advance)
+        console.print(
+            f"edition {edition}: {report.units:,} units in {report.provinces} provinces, "
+            f"{report.new_units:,} new (one unit.registered each), "
+            f"{report.units - report.new_units:,} already registered; {report.seconds:.1f} s"
+        )
+        if publish:
+            await _publish_with_progress(engine, settings)
+    return report
+
+
+@units_app.command("load")
+def load(
+    edition: Annotated[
+        Edition | None, typer.Option(help="which edition (default CDTT_EDITION)")
+    ] = None,
+    province: Annotated[
+        list[str] | None,
+        typer.Option("--province", help="only this province code (repeatable); default all"),
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option(help="send the new events to Redis now (when CDTT_REDIS_URL is set)")
+    ] = True,
+) -> None:
+    """Load the official units of an edition (idempotent: a second run adds nothing)."""
+    settings = Settings()
+    try:
+        asyncio.run(_load(settings, edition or settings.edition, province or [], publish))
+    except UnknownProvinceError as error:
+        raise typer.BadParameter(str(error), param_hint="--province") from error
+
+
+async def _replay(settings: Settings, since_hours: float | None, publish: bool) -> None:
+    async with engine_scope(settings.database_url_for("registry"), pool_size=2) as engine:
+        count = await replay_outbox(engine, outbox, since_hours)
+        console.print(f"marked {count:,} retained events for sending again")
+        if publish:
+            await _publish_with_progress(engine, settings)
+
+
+@registry_app.command("replay")
+def replay(
+    since_hours: Annotated[
+        float | None,
+        typer.Option(min=0, help="only events created this many hours ago or later"),
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option(help="send them to Redis now (when CDTT_REDIS_URL is set)")
+    ] = True,
+) -> None:
+    """Send retained registry events again (after Redis lost the stream)."""
+    asyncio.run(_replay(Settings(), since_hours, publish))

@@ -1,0 +1,384 @@
+"""Registry rules and entities (units, teams, members) that every change is decided by; no I/O.
+
+Use cases load entities, ask these functions to decide, then save the result and queue
+the events it names. A refused change raises a `RegistryError` subclass whose `code` and
+details tell the caller what to fix; the HTTP layer maps each class to its status.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any, ClassVar
+
+from shared.envelope import Level
+from shared.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
+from shared.settings import Edition
+
+MAX_NAME_LENGTH = 200
+MAX_KIND_LENGTH = 50
+DEFAULT_VILLAGE_KIND = "thôn"
+# The levels of each edition, top first; a unit's parent is the level just above it.
+EDITION_LEVELS: dict[Edition, tuple[Level, ...]] = {
+    "2025": ("province", "commune", "village"),
+    "legacy": ("province", "district", "commune", "village"),
+}
+CODE_WIDTHS: dict[Level, int] = {"province": 2, "district": 3, "commune": 5}
+_VILLAGE_NUMBER = re.compile(r"[0-9]{3,6}")
+_PHONE = re.compile(r"\+?[0-9][0-9 .\-]{5,19}")
+
+
+class RegistryError(Exception):
+    """A change the rules refuse; `code` is stable, `details` say which record is involved."""
+
+    code: ClassVar[str]
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class UnitNotFoundError(RegistryError):
+    code = "unit_not_found"
+
+
+class UnknownUnitError(RegistryError):
+    """A request refers to a unit that does not exist (the request is wrong, not the URL)."""
+
+    code = "unknown_unit"
+
+
+class WrongLevelError(RegistryError):
+    code = "wrong_level"
+
+
+class InvalidUnitCodeError(RegistryError):
+    code = "invalid_unit_code"
+
+
+class UnitCodeTakenError(RegistryError):
+    code = "unit_code_taken"
+
+
+class TeamNotFoundError(RegistryError):
+    code = "team_not_found"
+
+
+class UnitHasActiveTeamError(RegistryError):
+    code = "unit_has_active_team"
+
+
+class NoMembersError(RegistryError):
+    code = "no_members"
+
+
+class MoreThanOneLeaderError(RegistryError):
+    code = "more_than_one_leader"
+
+
+class LeaderAlreadyPresentError(RegistryError):
+    code = "leader_already_present"
+
+
+class MemberNotFoundError(RegistryError):
+    code = "member_not_found"
+
+
+class LastMemberError(RegistryError):
+    code = "last_member"
+
+
+class TeamDissolvedError(RegistryError):
+    code = "team_dissolved"
+
+
+class EditionMismatchError(RegistryError):
+    code = "edition_mismatch"
+
+
+class FutureDateError(RegistryError):
+    code = "date_in_future"
+
+
+def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str = "name") -> str:
+    """NFC form without outer whitespace; refuses blanks, control characters and overlong text.
+
+    Length counts characters of the NFC form, so a name typed with combining accents (NFD)
+    is measured as it will be stored.
+    """
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise ValueError(f"{what} must not be blank")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ValueError(f"{what} must not contain control characters")
+    if len(text) > max_length:
+        raise ValueError(f"{what} has {len(text)} characters; at most {max_length} are allowed")
+    return text
+
+
+def normalize_phone(value: str) -> str:
+    phone = value.strip()
+    if not _PHONE.fullmatch(phone):
+        raise ValueError("phone must be 6 to 20 digits, spaces, dots or dashes, '+' first")
+    return phone
+
+
+def official_code(level: Level, number: int) -> str:
+    """An official code as the registry keys it: zero-padded to its level's width."""
+    return f"{number:0{CODE_WIDTHS[level]}d}"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An administrative unit of one edition; `path` runs from its province to itself."""
+
+    edition: Edition
+    code: str
+    name: str
+    level: Level
+    kind: str
+    parent_code: str | None
+    path: tuple[str, ...]
+
+    def state(self) -> UnitState:
+        return UnitState(
+            code=self.code,
+            name=self.name,
+            level=self.level,
+            kind=self.kind,
+            parent_code=self.parent_code,
+        )
+
+
+def child_level(edition: Edition, level: Level) -> Level | None:
+    levels = EDITION_LEVELS[edition]
+    index = levels.index(level)
+    return levels[index + 1] if index + 1 < len(levels) else None
+
+
+def village_code(commune_code: str, number: int) -> str:
+    """The code the registry assigns to a commune's n-th village: `<commune>-<NNN>`."""
+    return f"{commune_code}-{number:03d}"
+
+
+def village_number(commune_code: str, code: str) -> int | None:
+    """The n of `<commune>-<n>`, or None when `code` is not a village code of that commune."""
+    prefix = f"{commune_code}-"
+    if not code.startswith(prefix) or not _VILLAGE_NUMBER.fullmatch(code[len(prefix) :]):
+        return None
+    return int(code[len(prefix) :])
+
+
+def next_village_code(commune_code: str, existing_codes: Iterable[str]) -> str:
+    """One past the highest number used under the commune, so codes are never reused."""
+    numbers = [village_number(commune_code, code) for code in existing_codes]
+    return village_code(commune_code, max((n for n in numbers if n is not None), default=0) + 1)
+
+
+def new_village(
+    parent: Unit,
+    *,
+    name: str,
+    kind: str | None,
+    code: str | None,
+    existing_codes: Iterable[str],
+) -> Unit:
+    """A village under a commune, with the caller's code or the next free one."""
+    if parent.level != "commune":
+        raise WrongLevelError(
+            f"villages are registered under a commune; {parent.code} is a {parent.level}",
+            parent_code=parent.code,
+            parent_level=parent.level,
+        )
+    existing = set(existing_codes)
+    if code is None:
+        code = next_village_code(parent.code, existing)
+    elif village_number(parent.code, code) is None:
+        raise InvalidUnitCodeError(
+            f"a village code under commune {parent.code} reads {parent.code}-NNN "
+            f"(3 to 6 digits); got {code!r}",
+            code=code,
+        )
+    elif code in existing:
+        raise UnitCodeTakenError(f"unit code {code} is already registered", code=code)
+    return Unit(
+        edition=parent.edition,
+        code=code,
+        name=normalize_text(name),
+        level="village",
+        kind=normalize_text(kind or DEFAULT_VILLAGE_KIND, max_length=MAX_KIND_LENGTH, what="kind"),
+        parent_code=parent.code,
+        path=(*parent.path, code),
+    )
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: uuid.UUID
+    full_name: str
+    role: Role
+    phone: str | None = None
+
+    def state(self) -> MemberState:
+        # Phones stay in the registry: events carry no personal contact details.
+        return MemberState(member_id=self.member_id, full_name=self.full_name, role=self.role)
+
+
+def new_member(full_name: str, role: Role, phone: str | None = None) -> Member:
+    return Member(
+        member_id=uuid.uuid4(),
+        full_name=normalize_text(full_name, what="full_name"),
+        role=role,
+        phone=None if phone is None else normalize_phone(phone),
+    )
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team attached to one unit; every change returns a new Team one version higher."""
+
+    team_id: uuid.UUID
+    edition: Edition
+    unit_code: str
+    unit_level: Level
+    unit_path: tuple[str, ...]
+    name: str | None
+    established_on: date | None
+    status: TeamStatus
+    version: int
+    members: tuple[Member, ...] = field(default=())
+
+    @property
+    def leader(self) -> Member | None:
+        return next((m for m in self.members if m.role == "leader"), None)
+
+    def state(self) -> TeamState:
+        return TeamState(
+            team_id=self.team_id,
+            unit_code=self.unit_code,
+            unit_level=self.unit_level,
+            name=self.name,
+            established_on=self.established_on,
+            status=self.status,
+            version=self.version,
+            members=tuple(m.state() for m in self.members),
+        )
+
+    def _require_active(self) -> None:
+        if self.status != "active":
+            raise TeamDissolvedError(f"team {self.team_id} is dissolved", team_id=self.team_id)
+
+
+def _check_leaders(members: Sequence[Member]) -> None:
+    leaders = [m for m in members if m.role == "leader"]
+    if len(leaders) > 1:
+        raise MoreThanOneLeaderError(
+            f"a team has at most one leader; {len(leaders)} were given", leaders=len(leaders)
+        )
+
+
+def new_team(
+    unit: Unit,
+    *,
+    members: Sequence[Member],
+    active_team_id: uuid.UUID | None,
+    name: str | None = None,
+    established_on: date | None = None,
+    today: date,
+) -> Team:
+    """A unit's new active team: at least one member, at most one leader, none active yet."""
+    if active_team_id is not None:
+        raise UnitHasActiveTeamError(
+            f"unit {unit.code} already has an active team: {active_team_id}",
+            unit_code=unit.code,
+            team_id=active_team_id,
+        )
+    if not members:
+        raise NoMembersError("a team has at least one member")
+    _check_leaders(members)
+    if established_on is not None and established_on > today:
+        raise FutureDateError(
+            f"established_on {established_on} is in the future (today is {today})",
+            established_on=established_on,
+        )
+    return Team(
+        team_id=uuid.uuid4(),
+        edition=unit.edition,
+        unit_code=unit.code,
+        unit_level=unit.level,
+        unit_path=unit.path,
+        name=None if name is None else normalize_text(name),
+        established_on=established_on,
+        status="active",
+        version=1,
+        members=tuple(members),
+    )
+
+
+# A decision about one team: the team as it would be after the change.
+TeamChange = Callable[[Team], Team]
+
+
+def add_member(team: Team, member: Member) -> Team:
+    """The team with one more member; a second leader is refused (remove the first one)."""
+    team._require_active()
+    if member.role == "leader" and (leader := team.leader) is not None:
+        raise LeaderAlreadyPresentError(
+            f"team {team.team_id} already has a leader ({leader.member_id}); remove or demote "
+            "that member first",
+            team_id=team.team_id,
+            leader_member_id=leader.member_id,
+        )
+    return replace(team, members=(*team.members, member), version=team.version + 1)
+
+
+def remove_member(team: Team, member_id: uuid.UUID) -> Team:
+    """The team without one member.
+
+    Removing the leader is allowed: a team may be without a leader until a new one is
+    added (the rule is at most one). Removing the last member is refused, because a team
+    has at least one member: dissolve the team instead.
+    """
+    team._require_active()
+    remaining = tuple(m for m in team.members if m.member_id != member_id)
+    if len(remaining) == len(team.members):
+        raise MemberNotFoundError(
+            f"team {team.team_id} has no member {member_id}",
+            team_id=team.team_id,
+            member_id=member_id,
+        )
+    if not remaining:
+        raise LastMemberError(
+            f"member {member_id} is the last member of team {team.team_id}; a team has at "
+            "least one member, so dissolve the team instead",
+            team_id=team.team_id,
+            member_id=member_id,
+        )
+    return replace(team, members=remaining, version=team.version + 1)
+
+
+def dissolve(team: Team) -> Team:
+    """The team dissolved: its unit is no longer covered and may get a new team."""
+    team._require_active()
+    return replace(team, status="dissolved", version=team.version + 1)
+
+
+def named_edition(query: Edition | None, body: Edition | None) -> Edition | None:
+    """The edition a request names, in its query or its body; the two must agree."""
+    if query is not None and body is not None and query != body:
+        raise EditionMismatchError(
+            f"edition {query!r} in the query and {body!r} in the body disagree",
+            query=query,
+            body=body,
+        )
+    return query or body
+
+
+def resolve_edition(query: Edition | None, body: Edition | None, default: Edition) -> Edition:
+    """The edition a request names, else the default (CDTT_EDITION)."""
+    return named_edition(query, body) or default

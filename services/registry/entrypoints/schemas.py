@@ -1,0 +1,171 @@
+"""What the registry's HTTP API accepts and answers: frozen models, unknown fields refused.
+
+Names are NFC-normalised and trimmed here, and measured after that (at most 200
+characters), so text typed with combining accents is stored and returned in one form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.registry import domain
+from services.registry.use_cases import NewMember
+from shared.envelope import Level
+from shared.events.registry import Role, TeamStatus
+from shared.settings import Edition
+
+Name = Annotated[
+    str,
+    AfterValidator(domain.normalize_text),
+    Field(description="1 to 200 characters after NFC normalisation; outer spaces trimmed"),
+]
+FullName = Annotated[
+    str,
+    AfterValidator(lambda value: domain.normalize_text(value, what="full_name")),
+    Field(description="1 to 200 characters after NFC normalisation; outer spaces trimmed"),
+]
+Kind = Annotated[
+    str,
+    AfterValidator(
+        lambda value: domain.normalize_text(value, max_length=domain.MAX_KIND_LENGTH, what="kind")
+    ),
+    Field(description="thôn, bản, tổ dân phố, ấp, ... (default thôn); at most 50 characters"),
+]
+Phone = Annotated[str, AfterValidator(domain.normalize_phone), Field(examples=["0912 345 678"])]
+Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z-]+$")]
+EditionField = Annotated[
+    Edition | None, Field(description="edition of the units named; default CDTT_EDITION")
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RegisterVillageRequest(RequestModel):
+    parent_code: Code
+    name: Name
+    kind: Kind | None = None
+    code: Code | None = Field(
+        default=None, description="`<commune>-NNN`; the next free number when omitted"
+    )
+    edition: EditionField = None
+
+
+class MemberRequest(RequestModel):
+    full_name: FullName
+    role: Role
+    phone: Phone | None = None
+
+    def command(self) -> NewMember:
+        return NewMember(full_name=self.full_name, role=self.role, phone=self.phone)
+
+
+class AddMemberRequest(MemberRequest):
+    edition: EditionField = None
+
+
+class RegisterTeamRequest(RequestModel):
+    unit_code: Code
+    name: Name | None = None
+    established_on: date | None = None
+    # No lower bound here: the domain refuses an empty team with a clearer error.
+    members: tuple[MemberRequest, ...] = Field(max_length=500)
+    edition: EditionField = None
+
+
+class DissolveTeamRequest(RequestModel):
+    edition: EditionField = None
+
+
+class UnitOut(ResponseModel):
+    edition: Edition
+    code: str
+    name: str
+    level: Level
+    kind: str
+    parent_code: str | None
+    path: tuple[str, ...]
+
+    @classmethod
+    def of(cls, unit: domain.Unit) -> UnitOut:
+        return cls(
+            edition=unit.edition,
+            code=unit.code,
+            name=unit.name,
+            level=unit.level,
+            kind=unit.kind,
+            parent_code=unit.parent_code,
+            path=unit.path,
+        )
+
+
+class UnitList(ResponseModel):
+    items: tuple[UnitOut, ...]
+
+
+class MemberOut(ResponseModel):
+    member_id: uuid.UUID
+    full_name: str
+    role: Role
+    phone: str | None
+
+    @classmethod
+    def of(cls, member: domain.Member) -> MemberOut:
+        return cls(
+            member_id=member.member_id,
+            full_name=member.full_name,
+            role=member.role,
+            phone=member.phone,
+        )
+
+
+class AddedMemberOut(MemberOut):
+    team_id: uuid.UUID
+    team_version: int
+
+    @classmethod
+    def of_team(cls, team: domain.Team, member: domain.Member) -> AddedMemberOut:
+        return cls(
+            **MemberOut.of(member).model_dump(), team_id=team.team_id, team_version=team.version
+        )
+
+
+class TeamOut(ResponseModel):
+    team_id: uuid.UUID
+    edition: Edition
+    unit_code: str
+    unit_level: Level
+    unit_path: tuple[str, ...]
+    name: str | None
+    established_on: date | None
+    status: TeamStatus
+    version: int
+    members: tuple[MemberOut, ...]
+
+    @classmethod
+    def of(cls, team: domain.Team) -> TeamOut:
+        return cls(
+            team_id=team.team_id,
+            edition=team.edition,
+            unit_code=team.unit_code,
+            unit_level=team.unit_level,
+            unit_path=team.unit_path,
+            name=team.name,
+            established_on=team.established_on,
+            status=team.status,
+            version=team.version,
+            members=tuple(MemberOut.of(m) for m in team.members),
+        )
+
+
+class TeamList(ResponseModel):
+    items: tuple[TeamOut, ...]

@@ -1,0 +1,227 @@
+"""Registry use cases: load, decide (domain), save, queue the event, in the caller's transaction.
+
+Each use case takes an open `UnitOfWork`; the caller commits it, together with anything
+else the request must keep (its Idempotency-Key answer), so a change and its event are
+never apart. Rows that a change depends on are locked first, so concurrent writers to
+one unit or one team queue up and every team event's version is exactly one higher.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from services.registry import domain
+from services.registry.adapters.repositories import UnitOfWork
+from services.registry.domain import (
+    Member,
+    Team,
+    TeamNotFoundError,
+    Unit,
+    UnitNotFoundError,
+    UnknownUnitError,
+)
+from shared.envelope import Level
+from shared.events.registry import (
+    Role,
+    TeamCreated,
+    TeamDissolved,
+    TeamEvent,
+    TeamMembersChanged,
+    UnitRegistered,
+)
+from shared.settings import Edition
+
+# Vietnam keeps one offset all year: "today" for a team's founding date is Vietnamese today.
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+def today_in_vietnam() -> date:
+    return datetime.now(VIETNAM_TIME).date()
+
+
+@dataclass(frozen=True)
+class NewMember:
+    full_name: str
+    role: Role
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterVillage:
+    edition: Edition
+    parent_code: str
+    name: str
+    kind: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterTeam:
+    edition: Edition
+    unit_code: str
+    members: Sequence[NewMember]
+    name: str | None = None
+    established_on: date | None = None
+
+
+def unit_registered(unit: Unit, actor: str | None = None) -> UnitRegistered:
+    return UnitRegistered.new(
+        edition=unit.edition, unit_path=unit.path, payload=unit.state(), actor=actor
+    )
+
+
+def team_event(team: Team, before: Team | None, actor: str | None = None) -> TeamEvent:
+    """The event for a team's new state: created, dissolved, or its members changed."""
+    kind: type[TeamEvent]
+    if before is None:
+        kind = TeamCreated
+    elif team.status == "dissolved":
+        kind = TeamDissolved
+    else:
+        kind = TeamMembersChanged
+    return kind.new(
+        edition=team.edition, unit_path=team.unit_path, payload=team.state(), actor=actor
+    )
+
+
+async def get_unit(uow: UnitOfWork, edition: Edition, code: str) -> Unit:
+    unit = await uow.units.get(edition, code)
+    if unit is None:
+        raise UnitNotFoundError(f"no unit {code} in edition {edition}", edition=edition, code=code)
+    return unit
+
+
+async def list_units(
+    uow: UnitOfWork, edition: Edition, *, parent_code: str | None, level: Level | None
+) -> list[Unit]:
+    """Children of a unit (optionally of one level), or the provinces of the edition."""
+    if parent_code is not None:
+        await get_unit(uow, edition, parent_code)
+        return await uow.units.children(edition, parent_code, level)
+    if level != "province":
+        raise domain.WrongLevelError(
+            "name a parent (?parent=CODE), or ask for the top with ?level=province", level=level
+        )
+    return await uow.units.at_level(edition, "province")
+
+
+async def register_village(
+    uow: UnitOfWork, command: RegisterVillage, actor: str | None = None
+) -> Unit:
+    # Locking the commune serialises village numbering under it.
+    parent = await uow.units.get(command.edition, command.parent_code, lock=True)
+    if parent is None:
+        raise UnknownUnitError(
+            f"parent unit {command.parent_code} is not registered in edition {command.edition}",
+            edition=command.edition,
+            parent_code=command.parent_code,
+        )
+    village = domain.new_village(
+        parent,
+        name=command.name,
+        kind=command.kind,
+        code=command.code,
+        existing_codes=await uow.units.child_codes(parent.edition, parent.code),
+    )
+    await uow.units.add(village)
+    await uow.publish([unit_registered(village, actor)])
+    return village
+
+
+async def register_units(uow: UnitOfWork, batch: Sequence[Unit]) -> list[Unit]:
+    """Official units not yet registered, added with one `unit.registered` each; others skipped.
+
+    Parents come before their children in `batch` (the foreign key checks it).
+    """
+    new_units = await uow.units.add_new(batch)
+    await uow.publish([unit_registered(unit) for unit in new_units])
+    return new_units
+
+
+async def register_team(
+    uow: UnitOfWork, command: RegisterTeam, *, today: date, actor: str | None = None
+) -> Team:
+    # Locking the unit serialises team creation on it: the second request sees the first team.
+    unit = await uow.units.get(command.edition, command.unit_code, lock=True)
+    if unit is None:
+        raise UnknownUnitError(
+            f"unit {command.unit_code} is not registered in edition {command.edition}",
+            edition=command.edition,
+            unit_code=command.unit_code,
+        )
+    team = domain.new_team(
+        unit,
+        members=[domain.new_member(m.full_name, m.role, m.phone) for m in command.members],
+        active_team_id=await uow.teams.active_team_id(unit.edition, unit.code),
+        name=command.name,
+        established_on=command.established_on,
+        today=today,
+    )
+    await uow.teams.add(team)
+    await uow.publish([team_event(team, None, actor)])
+    return team
+
+
+async def get_team(
+    uow: UnitOfWork, team_id: uuid.UUID, edition: Edition | None = None, *, lock: bool = False
+) -> Team:
+    """A team by id; naming an edition other than the team's finds nothing."""
+    team = await uow.teams.get(team_id, lock=lock)
+    if team is None or (edition is not None and team.edition != edition):
+        where = "" if edition is None else f" in edition {edition}"
+        raise TeamNotFoundError(f"no team {team_id}{where}", team_id=team_id)
+    return team
+
+
+async def teams_of_unit(uow: UnitOfWork, edition: Edition, unit_code: str) -> list[Team]:
+    await get_unit(uow, edition, unit_code)
+    return await uow.teams.of_unit(edition, unit_code)
+
+
+async def _change_team(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    edition: Edition | None,
+    change: domain.TeamChange,
+    actor: str | None,
+) -> Team:
+    before = await get_team(uow, team_id, edition, lock=True)
+    after = change(before)
+    await uow.teams.save(before, after)
+    await uow.publish([team_event(after, before, actor)])
+    return after
+
+
+async def add_team_member(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    member: NewMember,
+    edition: Edition | None = None,
+    actor: str | None = None,
+) -> tuple[Team, Member]:
+    added = domain.new_member(member.full_name, member.role, member.phone)
+    team = await _change_team(
+        uow, team_id, edition, lambda team: domain.add_member(team, added), actor
+    )
+    return team, added
+
+
+async def remove_team_member(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    member_id: uuid.UUID,
+    edition: Edition | None = None,
+    actor: str | None = None,
+) -> Team:
+    return await _change_team(
+        uow, team_id, edition, lambda team: domain.remove_member(team, member_id), actor
+    )
+
+
+async def dissolve_team(
+    uow: UnitOfWork, team_id: uuid.UUID, edition: Edition | None = None, actor: str | None = None
+) -> Team:
+    return await _change_team(uow, team_id, edition, domain.dissolve, actor)

@@ -1,0 +1,203 @@
+"""Idempotent writes: a retried request with the same Idempotency-Key gets the first answer.
+
+A producer's write path opens its transaction, then calls `run_once`, which claims the
+key in that same transaction, runs the write (change + outbox rows) and stores the
+response beside them. The change, its events and the stored answer therefore commit
+together or not at all:
+
+    async with sessionmaker.begin() as session:
+        stored = await run_once(
+            session, idempotency, key=key,
+            fingerprint=request_fingerprint("POST", request.url.path, body),
+            write=lambda: create_thing(session, body),   # -> (201, ResponseModel)
+        )
+    return stored_response(stored)
+
+- A retry with the same key and the same request returns the stored status and body,
+  byte for byte, marked `Idempotent-Replayed: true`; nothing runs again.
+- The same key with another request (other body, path or method) is refused: 422
+  `idempotency_key_reused`.
+- Two requests with one key at the same moment: the second waits on the first's claim
+  (a unique index) and then replays its answer; it never writes twice.
+- Only successful answers are stored. A refused write rolled back and left nothing
+  behind, so a retry is decided afresh against the current state.
+- Keys are kept for a retention window; `purge_idempotency_keys` forgets older ones.
+Needs READ COMMITTED (PostgreSQL's default), so the waiting request sees the first's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Header
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from shared.http import ApiError
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+DEFAULT_RETENTION = timedelta(hours=24)
+
+# The header as a FastAPI parameter: `key: IdempotencyKey` in a route signature.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID is fine); a retry with it returns the first answer.",
+    ),
+]
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The store of keys and first answers, in the owning service's schema."""
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("key", Text, primary_key=True),
+        Column("fingerprint", Text, nullable=False),
+        Column("method", Text, nullable=False),
+        Column("path", Text, nullable=False),
+        # NULL only inside the claiming transaction, which stores the answer before it commits.
+        Column("status", SmallInteger, nullable=True),
+        # The JSON text exactly as first sent (NULL for a response without a body, e.g. 204).
+        Column("body", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+
+class IdempotencyKeyReusedError(ApiError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was first used for another request; use a new key",
+            idempotency_key=key,
+        )
+
+
+class IdempotencyKeyInUseError(ApiError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            409,
+            "idempotency_key_in_use",
+            f"a request with Idempotency-Key {key!r} has not finished; retry shortly",
+            idempotency_key=key,
+        )
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str | None
+    replayed: bool = False
+
+
+def request_fingerprint(
+    method: str, path: str, body: BaseModel | Mapping[str, Any] | None, **params: Any
+) -> str:
+    """A digest of what makes two requests the same: method, path, parsed body, parameters.
+
+    The body is taken after parsing, so key order and whitespace do not matter.
+    """
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    canonical = orjson.dumps(
+        {"method": method.upper(), "path": path, "params": params, "body": content},
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _render(body: BaseModel | None) -> str | None:
+    return None if body is None else body.model_dump_json()
+
+
+async def run_once(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    *,
+    key: str | None,
+    method: str,
+    path: str,
+    fingerprint: str,
+    write: Callable[[], Awaitable[tuple[int, BaseModel | None]]],
+) -> StoredResponse:
+    """Run `write` once per key inside the caller's transaction; replay its answer after that.
+
+    Without a key the write simply runs. `write` returns (status, body model or None).
+    """
+    if key is None:
+        status, body = await write()
+        return StoredResponse(status, _render(body))
+
+    claimed = await session.execute(
+        insert(table)
+        .values(key=key, fingerprint=fingerprint, method=method.upper(), path=path)
+        .on_conflict_do_nothing(index_elements=[table.c.key])
+        .returning(table.c.key)
+    )
+    if claimed.first() is None:
+        # Someone holds the key: this insert waited for their commit, so the row is readable.
+        first = (
+            await session.execute(
+                select(table.c.fingerprint, table.c.status, table.c.body).where(table.c.key == key)
+            )
+        ).one()
+        if first.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(key)
+        if first.status is None:
+            raise IdempotencyKeyInUseError(key)
+        return StoredResponse(first.status, first.body, replayed=True)
+
+    status, body = await write()
+    stored = StoredResponse(status, _render(body))
+    await session.execute(
+        update(table).where(table.c.key == key).values(status=stored.status, body=stored.body)
+    )
+    return stored
+
+
+def stored_response(stored: StoredResponse) -> Response:
+    """The HTTP response for a stored answer, marking replays."""
+    headers = {REPLAYED_HEADER: "true"} if stored.replayed else None
+    if stored.body is None:
+        return Response(status_code=stored.status, headers=headers)
+    return Response(
+        stored.body, status_code=stored.status, media_type="application/json", headers=headers
+    )
+
+
+async def purge_idempotency_keys(
+    engine: AsyncEngine, table: Table, older_than: timedelta = DEFAULT_RETENTION
+) -> int:
+    """Forget keys first used longer ago than the retention window."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(table).where(table.c.created_at < func.now() - older_than)
+        )
+    purged: int = result.rowcount
+    return purged
