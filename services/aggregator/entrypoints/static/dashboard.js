@@ -1,0 +1,654 @@
+// Operator dashboard: reads the aggregator's /v1 figures, follows /v1/live; names are set as text.
+"use strict";
+
+(() => {
+  const TEXT = {
+    vi: {
+      title: "Tổ công nghệ số cộng đồng",
+      subtitle: "Độ phủ theo đơn vị hành chính, cập nhật trực tiếp",
+      skip: "Bỏ qua, đến bảng số liệu",
+      edition: "Bộ đơn vị hành chính",
+      edition_2025: "Từ 1/7/2025",
+      edition_legacy: "Trước 1/7/2025",
+      connecting: "Đang kết nối…",
+      live: "Trực tiếp",
+      lost: "Mất kết nối trực tiếp — đang kết nối lại…",
+      as_of: "Số liệu lúc {time}",
+      lag: "độ trễ {lag}",
+      breadcrumb: "Đường dẫn",
+      national: "Toàn quốc",
+      teams: "Số tổ",
+      members: "Thành viên",
+      covered: "{level} có tổ",
+      has_team: "Tổ tại đơn vị",
+      yes: "Có",
+      no: "Chưa",
+      name: "Đơn vị",
+      children: "{level} thuộc {name}",
+      export: "Tải CSV",
+      empty: "Chưa có đơn vị nào được đăng ký ở cấp này.",
+      support: "Hỗ trợ người dân",
+      category: "Lĩnh vực",
+      events: "Lượt hỗ trợ",
+      residents: "Người dân",
+      total: "Tổng",
+      by_month: "Người dân được hỗ trợ theo tháng",
+      chart_label: "Biểu đồ người dân được hỗ trợ theo tháng: {summary}",
+      no_support: "Chưa ghi nhận hoạt động hỗ trợ.",
+      sort_by: "Sắp xếp theo {column}",
+      load_failed: "Không tải được số liệu ({reason}). Đang thử lại khi có thay đổi.",
+      not_found: "Không tìm thấy đơn vị {code} trong bộ đơn vị này.",
+      footer: "Số liệu do hệ thống các tỉnh gửi lên; trang do máy chủ tổng hợp phục vụ, không dùng tài nguyên bên ngoài.",
+      lang_other: "English",
+      level: {
+        national: "Cả nước",
+        province: "Tỉnh, thành phố",
+        district: "Quận, huyện",
+        commune: "Xã, phường",
+        village: "Thôn, tổ dân phố",
+      },
+      level_short: { province: "Tỉnh", district: "Huyện", commune: "Xã", village: "Thôn" },
+      category_name: {
+        vneid: "Định danh điện tử VNeID",
+        public_services: "Dịch vụ công trực tuyến",
+        cashless_payment: "Thanh toán không dùng tiền mặt",
+        ecommerce: "Thương mại điện tử",
+        digital_skills: "Kỹ năng số",
+        online_safety: "An toàn trên không gian mạng",
+        other: "Khác",
+      },
+    },
+    en: {
+      title: "Community Digital Technology Teams",
+      subtitle: "Coverage by administrative unit, live",
+      skip: "Skip to the figures table",
+      edition: "Administrative units",
+      edition_2025: "Since 1 July 2025",
+      edition_legacy: "Before 1 July 2025",
+      connecting: "Connecting…",
+      live: "Live",
+      lost: "Live connection lost — reconnecting…",
+      as_of: "Figures as of {time}",
+      lag: "lag {lag}",
+      breadcrumb: "Breadcrumb",
+      national: "Nationwide",
+      teams: "Teams",
+      members: "Members",
+      covered: "{level} covered",
+      has_team: "Team here",
+      yes: "Yes",
+      no: "No",
+      name: "Unit",
+      children: "{level} of {name}",
+      export: "Download CSV",
+      empty: "No unit is registered at this level yet.",
+      support: "Support to residents",
+      category: "Category",
+      events: "Support events",
+      residents: "Residents",
+      total: "Total",
+      by_month: "Residents helped by month",
+      chart_label: "Chart of residents helped by month: {summary}",
+      no_support: "No support activity recorded yet.",
+      sort_by: "Sort by {column}",
+      load_failed: "Could not load the figures ({reason}). Retrying on the next change.",
+      not_found: "No unit {code} in this edition.",
+      footer: "Figures as published by the provinces' systems; served by the aggregator alone, with no outside resource.",
+      lang_other: "Tiếng Việt",
+      level: {
+        national: "Nationwide",
+        province: "Provinces",
+        district: "Districts",
+        commune: "Communes",
+        village: "Villages",
+      },
+      level_short: { province: "Provinces", district: "Districts", commune: "Communes", village: "Villages" },
+      category_name: {
+        vneid: "VNeID electronic ID",
+        public_services: "Online public services",
+        cashless_payment: "Cashless payment",
+        ecommerce: "E-commerce",
+        digital_skills: "Digital skills",
+        online_safety: "Online safety",
+        other: "Other",
+      },
+    },
+  };
+  const LEVELS = ["province", "district", "commune", "village"];
+  const CATEGORIES = Object.keys(TEXT.vi.category_name);
+  const RECONNECT_MS = [250, 500, 1000, 2000, 4000];
+
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const state = {
+    edition: params.get("edition"), // null until the server names its default
+    unit: params.get("unit") || "",
+    lang: params.get("lang") === "en" ? "en" : "vi",
+    sort: params.get("sort") || "",
+    view: null, // the last figures shown: {unit, rows}
+    shown: new Map(), // cell key -> value last shown, to highlight what changed
+    names: new Map(), // "edition:code" -> name, for breadcrumbs
+    loading: null,
+    dirty: false,
+    source: null,
+    attempts: 0,
+  };
+
+  // ---- text and numbers -------------------------------------------------------------------
+
+  function t(key, vars) {
+    let text = TEXT[state.lang][key] ?? TEXT.vi[key] ?? key;
+    for (const [name, value] of Object.entries(vars || {})) text = text.replace(`{${name}}`, value);
+    return text;
+  }
+  const locale = () => (state.lang === "vi" ? "vi-VN" : "en-GB");
+  const num = (n) => new Intl.NumberFormat(locale()).format(n ?? 0);
+  const pct = (covered, total) =>
+    total > 0
+      ? new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(covered / total)
+      : "—";
+  const ratio = (c) => (c && c.total > 0 ? c.covered / c.total : -1);
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === "class") node.className = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // ---- addresses: one URL per view --------------------------------------------------------
+
+  function pageUrl(view) {
+    const q = new URLSearchParams();
+    q.set("edition", view.edition ?? state.edition);
+    const unit = view.unit ?? state.unit;
+    if (unit) q.set("unit", unit);
+    if ((view.lang ?? state.lang) === "en") q.set("lang", "en");
+    const sort = view.sort ?? state.sort;
+    if (sort) q.set("sort", sort);
+    return `/?${q}`;
+  }
+  const api = (path, extra) => {
+    const q = new URLSearchParams({ ...(state.edition ? { edition: state.edition } : {}), ...extra });
+    return `${path}?${q}`;
+  };
+
+  function navigate(view, push = true) {
+    const changedEdition = view.edition && view.edition !== state.edition;
+    Object.assign(state, view);
+    if (push) history.pushState(null, "", pageUrl({}));
+    else history.replaceState(null, "", pageUrl({}));
+    if (changedEdition) connectLive();
+    refresh();
+  }
+
+  window.addEventListener("popstate", () => {
+    const q = new URLSearchParams(location.search);
+    const edition = q.get("edition") || state.edition;
+    if (edition !== state.edition) state.edition = edition, connectLive();
+    state.unit = q.get("unit") || "";
+    state.sort = q.get("sort") || "";
+    state.lang = q.get("lang") === "en" ? "en" : "vi";
+    state.view = null;
+    translatePage();
+    refresh();
+  });
+
+  // ---- loading: one fetch cycle at a time; a change during a fetch asks for one more ------
+
+  async function getJson(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      const error = new Error(body?.error?.message || `HTTP ${response.status}`);
+      error.status = response.status;
+      throw error;
+    }
+    return response.json();
+  }
+
+  async function fetchView() {
+    if (!state.unit) {
+      const nation = await getJson(api("/v1/coverage"));
+      return { unit: nation, rows: nation.items ?? nation.provinces ?? [] };
+    }
+    const code = encodeURIComponent(state.unit);
+    const [unit, children] = await Promise.all([
+      getJson(api(`/v1/coverage/${code}`)),
+      getJson(api(`/v1/coverage/${code}/children`)),
+    ]);
+    return { unit, rows: children.items ?? [] };
+  }
+
+  async function refresh() {
+    if (state.loading) {
+      state.dirty = true;
+      return state.loading;
+    }
+    state.loading = (async () => {
+      do {
+        state.dirty = false;
+        const wanted = `${state.edition}:${state.unit}`;
+        try {
+          const view = await fetchView();
+          if (`${state.edition}:${state.unit}` !== wanted && state.edition !== null) continue;
+          if (!state.edition) {
+            state.edition = view.unit.edition;
+            history.replaceState(null, "", pageUrl({}));
+            connectLive();
+          }
+          showError(null);
+          render(view);
+        } catch (error) {
+          showError(error.status === 404 ? t("not_found", { code: state.unit }) : t("load_failed", { reason: error.message }));
+        }
+      } while (state.dirty);
+      state.loading = null;
+      document.body.dataset.loaded = "true";
+    })();
+    return state.loading;
+  }
+
+  function showError(message) {
+    $("error").hidden = !message;
+    $("error").textContent = message || "";
+  }
+
+  // ---- rendering ----------------------------------------------------------------------------
+
+  const isNational = (unit) => !unit.code || unit.level === "national";
+  const levelsOf = (unit) => LEVELS.filter((level) => unit.coverage && level in unit.coverage);
+
+  function nameOf(unit) {
+    return isNational(unit) ? t("national") : unit.name;
+  }
+
+  // A value shown in a cell: highlighted when it differs from what this cell showed before.
+  function mark(node, key, value) {
+    node.dataset.cell = key;
+    const before = state.shown.get(key);
+    state.fresh.set(key, value);
+    if (before !== undefined && before !== value) {
+      node.classList.add("changed");
+      node.addEventListener("animationend", () => node.classList.remove("changed"), { once: true });
+    }
+    return node;
+  }
+
+  function bar(coverage) {
+    const share = coverage && coverage.total > 0 ? coverage.covered / coverage.total : 0;
+    const fill = el("span", { class: "bar-fill" });
+    fill.style.width = `${(share * 100).toFixed(1)}%`;
+    if (share >= 1) fill.classList.add("full");
+    return el("span", { class: "bar", "aria-hidden": "true" }, fill);
+  }
+
+  function coverageCell(key, coverage) {
+    const c = coverage || { covered: 0, total: 0 };
+    const text = `${num(c.covered)}/${num(c.total)}`;
+    return mark(
+      el("span", { class: "coverage" },
+        el("span", { class: "ratio" }, text),
+        el("span", { class: "pct" }, pct(c.covered, c.total)),
+        bar(c)),
+      key, `${c.covered}/${c.total}`);
+  }
+
+  function render(view) {
+    const viewKey = `${state.edition}:${state.unit}`;
+    if (!state.view || state.view.key !== viewKey) state.shown = new Map();
+    state.fresh = new Map();
+    state.view = { key: viewKey, ...view };
+    const unit = view.unit;
+    state.names.set(`${state.edition}:${unit.code ?? ""}`, unit.name);
+    for (const row of view.rows) state.names.set(`${state.edition}:${row.code}`, row.name);
+
+    document.title = `${nameOf(unit)} — ${t("title")}`;
+    renderEditions();
+    renderCrumbs(unit);
+    renderHeadline(unit);
+    renderTable(unit, view.rows);
+    renderSupport(unit);
+    renderFreshness(unit.as_of, unit.lag_ms);
+    state.shown = state.fresh;
+  }
+
+  function renderEditions() {
+    for (const button of document.querySelectorAll("button.edition")) {
+      button.setAttribute("aria-pressed", String(button.dataset.edition === state.edition));
+    }
+  }
+
+  function crumbPath(unit) {
+    if (isNational(unit)) return [];
+    const path = unit.path ?? unit.unit_path ?? [unit.code];
+    return path.map((code) => ({ code, name: state.names.get(`${state.edition}:${code}`) }));
+  }
+
+  function renderCrumbs(unit) {
+    const items = [{ code: "", name: t("national") }, ...crumbPath(unit)];
+    const list = $("crumbs");
+    list.replaceChildren();
+    items.forEach((item, index) => {
+      const last = index === items.length - 1;
+      const label = item.name ?? item.code;
+      const node = last
+        ? el("span", { "aria-current": "page" }, label)
+        : viewLink({ unit: item.code }, label);
+      list.append(el("li", null, node));
+      if (!item.name && item.code) fillName(item.code);
+    });
+  }
+
+  // A bookmarked deep link knows only codes: fetch the missing ancestors' names once.
+  async function fillName(code) {
+    const key = `${state.edition}:${code}`;
+    if (state.names.has(key)) return;
+    state.names.set(key, code);
+    try {
+      const unit = await getJson(api(`/v1/coverage/${encodeURIComponent(code)}`));
+      state.names.set(key, unit.name);
+      if (state.view) renderCrumbs(state.view.unit);
+    } catch {
+      state.names.delete(key);
+    }
+  }
+
+  function viewLink(view, label) {
+    const link = el("a", { href: pageUrl(view) }, label);
+    link.addEventListener("click", (event) => {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      navigate(view);
+      $("unit-name").focus();
+    });
+    return link;
+  }
+
+  function renderHeadline(unit) {
+    $("unit-name").textContent = nameOf(unit);
+    $("unit-level").textContent = isNational(unit)
+      ? `${t("level").national} · ${t(`edition_${state.edition}`)}`
+      : `${t("level")[unit.level] ?? unit.level} · ${unit.code}`;
+    const figures = $("headline");
+    figures.replaceChildren();
+    const figure = (label, value, key, extra) => {
+      figures.append(el("div", { class: "figure" },
+        el("dt", null, label),
+        mark(el("dd", null, value, extra ?? null), `head:${key}`, value)));
+    };
+    figure(t("teams"), num(unit.teams), "teams");
+    figure(t("members"), num(unit.members), "members");
+    for (const level of levelsOf(unit)) {
+      const c = unit.coverage[level];
+      const dd = el("div", { class: "figure wide" },
+        el("dt", null, t("covered", { level: t("level_short")[level] })),
+        coverageCell(`head:${level}`, c));
+      figures.append(dd);
+    }
+    const support = unit.support || {};
+    figure(t("events"), num(support.events), "events");
+    figure(t("residents"), num(support.residents), "residents");
+  }
+
+  function columnsFor(unit, rows) {
+    const columns = [
+      { key: "name", label: t("name"), value: (r) => r.name },
+      { key: "teams", label: t("teams"), value: (r) => r.teams ?? 0, num: true },
+      { key: "members", label: t("members"), value: (r) => r.members ?? 0, num: true },
+    ];
+    const levels = LEVELS.filter((level) => rows.some((r) => r.coverage && level in r.coverage));
+    for (const level of levels) {
+      columns.push({
+        key: level,
+        label: t("covered", { level: t("level_short")[level] }),
+        value: (r) => ratio(r.coverage?.[level]),
+        coverage: level,
+      });
+    }
+    const rowsAreVillages = rows.length > 0 && rows.every((r) => r.level === "village");
+    if (rowsAreVillages || rows.some((r) => r.has_team)) {
+      columns.push({ key: "has_team", label: t("has_team"), value: (r) => (r.has_team ? 1 : 0), flag: true });
+    }
+    return columns;
+  }
+
+  function sortedRows(rows, columns) {
+    const [key, dir] = state.sort.startsWith("-") ? [state.sort.slice(1), -1] : [state.sort, 1];
+    const column = columns.find((c) => c.key === key);
+    if (!column) return rows;
+    const collator = new Intl.Collator(locale(), { sensitivity: "base", numeric: true });
+    return [...rows].sort((a, b) => {
+      const x = column.value(a);
+      const y = column.value(b);
+      const order = typeof x === "string" ? collator.compare(x, y) : x - y;
+      return order * dir || collator.compare(a.code, b.code);
+    });
+  }
+
+  function renderTable(unit, rows) {
+    const childLevel = rows[0]?.level ?? (isNational(unit) ? "province" : null);
+    const levelName = t("level")[childLevel] ?? "";
+    $("table-title").textContent = isNational(unit) ? levelName : t("children", { level: levelName, name: unit.name });
+    $("table-caption").textContent = $("table-title").textContent;
+    $("export").href = api("/v1/coverage.csv", unit.code ? { parent: unit.code } : {});
+    $("export").setAttribute("download", `cdtt-${state.edition}-${unit.code || "national"}.csv`);
+
+    const columns = columnsFor(unit, rows);
+    const head = $("table-head");
+    const focused = document.activeElement?.dataset?.focusKey;
+    head.replaceChildren();
+    const [sortKey, sortDir] = state.sort.startsWith("-") ? [state.sort.slice(1), "descending"] : [state.sort, "ascending"];
+    for (const column of columns) {
+      const active = column.key === sortKey;
+      const next = active && sortDir === "ascending" ? `-${column.key}` : column.key === "name" ? "name" : active ? "name" : `-${column.key}`;
+      const button = el("button", {
+        type: "button", class: "sort", "data-focus-key": `sort:${column.key}`,
+        title: t("sort_by", { column: column.label }),
+      }, column.label, el("span", { class: "arrow", "aria-hidden": "true" }, active ? (sortDir === "ascending" ? "▲" : "▼") : "↕"));
+      button.addEventListener("click", () => navigate({ sort: next }, false));
+      head.append(el("th", { scope: "col", class: column.key === "name" ? "name" : "num", "aria-sort": active ? sortDir : null }, button));
+    }
+
+    const body = $("table-body");
+    body.replaceChildren();
+    for (const row of sortedRows(rows, columns)) {
+      const tr = el("tr", { "data-code": row.code });
+      for (const column of columns) {
+        const key = `row:${row.code}:${column.key}`;
+        if (column.key === "name") {
+          const label = el("span", { class: "unit-code" }, row.code);
+          const link = row.level === "village"
+            ? el("span", { class: "unit-name" }, row.name)
+            : viewLink({ unit: row.code }, row.name);
+          link.dataset.focusKey = `unit:${row.code}`;
+          tr.append(el("th", { scope: "row", class: "name" }, link, " ", label));
+        } else if (column.coverage) {
+          tr.append(el("td", { class: "num" }, coverageCell(key, row.coverage?.[column.coverage])));
+        } else if (column.flag) {
+          const has = Boolean(row.has_team);
+          tr.append(mark(el("td", { class: `flag ${has ? "yes" : "no"}` }, has ? `✓ ${t("yes")}` : t("no")), key, has));
+        } else {
+          const value = num(column.value(row));
+          tr.append(mark(el("td", { class: "num" }, value), key, value));
+        }
+      }
+      body.append(tr);
+    }
+    $("empty").hidden = rows.length > 0;
+    if (focused) document.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  function renderSupport(unit) {
+    const support = unit.support || {};
+    const byCategory = support.by_category || {};
+    const body = $("categories-body");
+    body.replaceChildren();
+    for (const category of CATEGORIES) {
+      const figures = byCategory[category] || {};
+      const events = num(typeof figures === "number" ? figures : figures.events);
+      const residents = num(figures.residents);
+      body.append(el("tr", null,
+        el("th", { scope: "row" }, t("category_name")[category]),
+        mark(el("td", { class: "num" }, events), `cat:${category}:events`, events),
+        mark(el("td", { class: "num" }, residents), `cat:${category}:residents`, residents)));
+    }
+    $("categories-total").replaceChildren(
+      el("th", { scope: "row" }, t("total")),
+      el("td", { class: "num" }, num(support.events)),
+      el("td", { class: "num" }, num(support.residents)));
+    renderChart(monthly(support.by_month));
+  }
+
+  // by_month may come as {"2026-11": {...}} or as [{month, events, residents}]: one list either way.
+  function monthly(byMonth) {
+    const entries = Array.isArray(byMonth)
+      ? byMonth.map((m) => [m.month, m])
+      : Object.entries(byMonth || {});
+    return entries
+      .map(([month, figures]) => ({ month: String(month).slice(0, 7), residents: figures.residents ?? 0, events: figures.events ?? 0 }))
+      .sort((a, b) => a.month.localeCompare(b.month))
+      .slice(-12);
+  }
+
+  function monthLabel(month) {
+    const [year, m] = month.split("-");
+    return state.lang === "vi" ? `${Number(m)}/${year.slice(2)}` : new Date(Date.UTC(year, m - 1, 1)).toLocaleString("en-GB", { month: "short", year: "2-digit", timeZone: "UTC" });
+  }
+
+  function renderChart(months) {
+    const box = $("chart");
+    box.replaceChildren();
+    if (months.length === 0) {
+      box.append(el("p", { class: "empty" }, t("no_support")));
+      return;
+    }
+    const ns = "http://www.w3.org/2000/svg";
+    const svgEl = (tag, attrs, text) => {
+      const node = document.createElementNS(ns, tag);
+      for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const width = 360, height = 170, top = 18, bottom = 24;
+    const max = Math.max(...months.map((m) => m.residents), 1);
+    const slot = width / months.length;
+    const barWidth = Math.min(36, slot * 0.7);
+    const summary = months.map((m) => `${monthLabel(m.month)}: ${num(m.residents)}`).join("; ");
+    const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("chart_label", { summary }), class: "bars" });
+    svg.append(svgEl("line", { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: "axis" }));
+    months.forEach((m, i) => {
+      const h = ((height - top - bottom) * m.residents) / max;
+      const x = i * slot + (slot - barWidth) / 2;
+      const y = height - bottom - h;
+      const group = svgEl("g", { class: "month" });
+      group.append(svgEl("title", {}, `${monthLabel(m.month)}: ${num(m.residents)} ${t("residents").toLowerCase()}, ${num(m.events)} ${t("events").toLowerCase()}`));
+      group.append(svgEl("rect", { x: x.toFixed(1), y: y.toFixed(1), width: barWidth.toFixed(1), height: Math.max(h, 1).toFixed(1), rx: 2 }));
+      group.append(svgEl("text", { x: (x + barWidth / 2).toFixed(1), y: (y - 4).toFixed(1), class: "value" }, num(m.residents)));
+      group.append(svgEl("text", { x: (x + barWidth / 2).toFixed(1), y: height - 8, class: "label" }, monthLabel(m.month)));
+      svg.append(group);
+    });
+    box.append(svg);
+  }
+
+  function renderFreshness(asOf, lagMs) {
+    const parts = [];
+    if (asOf) {
+      const time = new Date(asOf);
+      if (!Number.isNaN(time.getTime())) {
+        parts.push(t("as_of", { time: time.toLocaleTimeString(locale(), { hour12: false }) }));
+      }
+    }
+    if (typeof lagMs === "number") {
+      const lag = lagMs < 1000 ? `${num(Math.round(lagMs))} ms` : `${new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(lagMs / 1000)} s`;
+      parts.push(t("lag", { lag }));
+    }
+    $("as-of").textContent = parts.join(" · ");
+  }
+
+  // ---- live: Server-Sent Events, reconnected by us with a short backoff ---------------------
+
+  function setLive(mode) {
+    const box = $("live");
+    box.dataset.state = mode;
+    $("live-text").textContent = t(mode);
+  }
+
+  function connectLive() {
+    if (state.source) state.source.close();
+    if (!state.edition) return;
+    const source = new EventSource(api("/v1/live"));
+    state.source = source;
+    source.onopen = () => {
+      const wasDown = $("live").dataset.state === "lost";
+      state.attempts = 0;
+      setLive("live");
+      if (wasDown) refresh(); // catch up on whatever changed while we were away
+    };
+    source.onmessage = (event) => onLive(event.data);
+    source.addEventListener("coverage", (event) => onLive(event.data));
+    source.onerror = () => {
+      if (state.source !== source) return;
+      source.close();
+      setLive("lost");
+      const delay = RECONNECT_MS[Math.min(state.attempts, RECONNECT_MS.length - 1)];
+      state.attempts += 1;
+      setTimeout(() => state.source === source && connectLive(), delay);
+    };
+  }
+
+  function onLive(data) {
+    let change = {};
+    try {
+      change = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (change.edition && state.edition && change.edition !== state.edition) return;
+    const path = change.unit_path ?? change.path ?? change.codes;
+    if (state.unit && Array.isArray(path) && !path.includes(state.unit)) return;
+    refresh();
+  }
+
+  // ---- page chrome ----------------------------------------------------------------------------
+
+  function translatePage() {
+    document.documentElement.lang = state.lang;
+    for (const node of document.querySelectorAll("[data-i18n]")) {
+      const key = node.dataset.i18n;
+      if (state.source || !["connecting"].includes(key)) node.textContent = t(key);
+    }
+    for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
+    const lang = $("lang");
+    lang.textContent = t("lang_other");
+    lang.lang = state.lang === "vi" ? "en" : "vi";
+    if ($("live").dataset.state) setLive($("live").dataset.state);
+  }
+
+  function start() {
+    for (const button of document.querySelectorAll("button.edition")) {
+      button.addEventListener("click", () => {
+        if (button.dataset.edition !== state.edition) navigate({ edition: button.dataset.edition, unit: "", sort: "" });
+      });
+    }
+    $("lang").addEventListener("click", () => {
+      state.lang = state.lang === "vi" ? "en" : "vi";
+      history.replaceState(null, "", pageUrl({}));
+      translatePage();
+      if (state.view) render(state.view);
+    });
+    translatePage();
+    setLive("connecting");
+    refresh();
+    connectLive();
+  }
+
+  start();
+})();
