@@ -1,0 +1,210 @@
+"""The 2022 provincial reports as a deterministic plan of writes for `cdtt demo` (no I/O).
+
+The report's figures fix the counts; a seeded RNG fixes everything the report does not say
+(village names, members, support work), so the plan, and every Idempotency-Key derived from
+it, is the same on every run.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from cdtt.names import person_name, village_names
+from shared.events.activity import CATEGORIES, Category
+from shared.events.registry import Role
+
+SEED = 2022
+# Support event ids are uuid5 in this namespace: the same event on every run.
+SUPPORT_NAMESPACE = uuid.UUID("5d1c0f6e-2022-4c0d-9e61-7c2d5b1a0c22")
+MEMBERS_PER_TEAM = (4, 9)  # when a report gives no member count
+SUPPORT_PER_TEAM = (1, 5)
+CATEGORY_WEIGHTS = (30, 25, 15, 8, 12, 6, 4)  # vneid first: the 2022 campaign's main work
+
+
+@dataclass(frozen=True)
+class Report:
+    """One province's line in the 2022 report (legacy codes)."""
+
+    province: str
+    name: str
+    teams: int | None = None  # total teams; villages get what districts and communes leave
+    villages: int | None = None  # villages with a team, when the report counts them
+    members: int | None = None  # total members, when the report counts them
+    districts: tuple[str, ...] | None = None  # districts with teams; None: all of them
+    headline: str = ""
+
+
+REPORTS: tuple[Report, ...] = (
+    Report(
+        "15",
+        "Yên Bái",
+        villages=172,
+        members=1287,
+        districts=("136",),
+        headline="1/9 districts, 25/25 communes of Văn Yên, 172 villages, 1,287 members",
+    ),
+    Report("49", "Quảng Nam", teams=376, headline="376 teams at district, commune, village"),
+    Report("20", "Lạng Sơn", teams=1680, headline="about 1,680 teams"),
+)
+REPORTS_BY_PROVINCE: Mapping[str, Report] = {report.province: report for report in REPORTS}
+ALL_PROVINCES: tuple[str, ...] = tuple(REPORTS_BY_PROVINCE)
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ProvinceTree:
+    """The official units of one province as the registry lists them."""
+
+    code: str
+    name: str
+    districts: tuple[Unit, ...]
+    communes: Mapping[str, tuple[Unit, ...]]  # district code -> its communes
+
+
+@dataclass(frozen=True)
+class VillageWrite:
+    code: str
+    parent_code: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TeamWrite:
+    unit_code: str
+    level: str
+    name: str
+    established_on: date
+    members: tuple[tuple[str, Role], ...]
+
+
+@dataclass(frozen=True)
+class SupportWrite:
+    event_id: uuid.UUID
+    unit_code: str
+    occurred_on: date
+    category: Category
+    residents_helped: int
+
+
+@dataclass(frozen=True)
+class ProvincePlan:
+    report: Report
+    tree: ProvinceTree
+    villages: tuple[VillageWrite, ...]
+    teams: tuple[TeamWrite, ...]
+    support: tuple[SupportWrite, ...] = field(default=())
+
+    @property
+    def members(self) -> int:
+        return sum(len(team.members) for team in self.teams)
+
+    def teams_at(self, level: str) -> int:
+        return sum(1 for team in self.teams if team.level == level)
+
+
+class PlanError(ValueError):
+    """The registry's units cannot hold what the report says (e.g. units not loaded)."""
+
+
+def _spread(total: int, bins: int) -> list[int]:
+    """`total` split over `bins` as evenly as possible, larger shares first."""
+    base, extra = divmod(total, bins)
+    return [base + (1 if index < extra else 0) for index in range(bins)]
+
+
+def _role(index: int, count: int) -> Role:
+    # The village (or commune) head leads; one deputy when the team has three or more.
+    if index == 0:
+        return "leader"
+    return "deputy" if index == 1 and count >= 3 else "member"
+
+
+def _members(rng: random.Random, count: int) -> tuple[tuple[str, Role], ...]:
+    return tuple((person_name(rng), _role(index, count)) for index in range(count))
+
+
+def _support(rng: random.Random, unit_code: str) -> list[SupportWrite]:
+    writes = []
+    for index in range(rng.randint(*SUPPORT_PER_TEAM)):
+        writes.append(
+            SupportWrite(
+                event_id=uuid.uuid5(SUPPORT_NAMESPACE, f"{unit_code}/{index}"),
+                unit_code=unit_code,
+                occurred_on=date(2022, 3, 1) + timedelta(days=rng.randrange(300)),
+                category=rng.choices(CATEGORIES, weights=CATEGORY_WEIGHTS)[0],
+                residents_helped=rng.randint(1, 60),
+            )
+        )
+    return writes
+
+
+def plan_province(report: Report, tree: ProvinceTree, seed: int = SEED) -> ProvincePlan:
+    """Every write that replays `report` over `tree`; the same for the same inputs."""
+    rng = random.Random(f"{seed}/{report.province}")  # noqa: S311 - a reproducible plan
+    wanted = report.districts or tuple(district.code for district in tree.districts)
+    districts = [district for district in tree.districts if district.code in wanted]
+    if len(districts) != len(wanted) or not districts:
+        raise PlanError(
+            f"{report.name}: districts {', '.join(wanted)} not all in the registry "
+            f"(found {len(tree.districts)}); load them with "
+            f"`cdtt units load --edition legacy --province {report.province}`"
+        )
+    communes = [commune for district in districts for commune in tree.communes[district.code]]
+    if not communes:
+        raise PlanError(f"{report.name}: the registry lists no communes under its districts")
+    if report.villages is not None:
+        village_count = report.villages
+    elif report.teams is not None:
+        village_count = report.teams - len(districts) - len(communes)
+    else:
+        raise PlanError(f"{report.name}: a report needs a team or village count")
+    if village_count < 0:
+        raise PlanError(f"{report.name}: {report.teams} teams cannot cover its communes")
+
+    villages: list[VillageWrite] = []
+    for commune, count in zip(communes, _spread(village_count, len(communes)), strict=True):
+        for number, (name, kind) in enumerate(village_names(rng, count), start=1):
+            villages.append(VillageWrite(f"{commune.code}-{number:03d}", commune.code, name, kind))
+
+    units = (
+        [(district.code, "district", district.name) for district in districts]
+        + [(commune.code, "commune", commune.name) for commune in communes]
+        + [(village.code, "village", village.name) for village in villages]
+    )
+    if report.members is not None:
+        sizes = _spread(report.members, len(units))
+        rng.shuffle(sizes)
+    else:
+        sizes = [rng.randint(*MEMBERS_PER_TEAM) for _ in units]
+    teams = []
+    support: list[SupportWrite] = []
+    for (code, level, name), size in zip(units, sizes, strict=True):
+        teams.append(
+            TeamWrite(
+                unit_code=code,
+                level=level,
+                name=f"Tổ công nghệ số cộng đồng {name}",
+                established_on=date(2021, 10, 1) + timedelta(days=rng.randrange(240)),
+                members=_members(rng, size),
+            )
+        )
+        support += _support(rng, code)
+    return ProvincePlan(report, tree, tuple(villages), tuple(teams), tuple(support))
+
+
+def reports_for(provinces: Sequence[str]) -> list[Report]:
+    unknown = [code for code in provinces if code not in REPORTS_BY_PROVINCE]
+    if unknown:
+        known = ", ".join(f"{r.province} ({r.name})" for r in REPORTS)
+        raise PlanError(f"no 2022 report for province {', '.join(unknown)}; known: {known}")
+    return [REPORTS_BY_PROVINCE[code] for code in provinces]
