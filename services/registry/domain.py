@@ -38,6 +38,8 @@ class RegistryError(Exception):
     code: ClassVar[str]
 
     def __init__(self, message: str, **details: Any) -> None:
+        if {"code", "message"} & details.keys():
+            raise TypeError("details may not be named code or message: the error body uses those")
         super().__init__(message)
         self.message = message
         self.details = details
@@ -202,10 +204,10 @@ def new_village(
         raise InvalidUnitCodeError(
             f"a village code under commune {parent.code} reads {parent.code}-NNN "
             f"(3 to 6 digits); got {code!r}",
-            code=code,
+            unit_code=code,
         )
     elif code in existing:
-        raise UnitCodeTakenError(f"unit code {code} is already registered", code=code)
+        raise UnitCodeTakenError(f"unit code {code} is already registered", unit_code=code)
     return Unit(
         edition=parent.edition,
         code=code,

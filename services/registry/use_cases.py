@@ -90,7 +90,9 @@ def team_event(team: Team, before: Team | None, actor: str | None = None) -> Tea
 async def get_unit(uow: UnitOfWork, edition: Edition, code: str) -> Unit:
     unit = await uow.units.get(edition, code)
     if unit is None:
-        raise UnitNotFoundError(f"no unit {code} in edition {edition}", edition=edition, code=code)
+        raise UnitNotFoundError(
+            f"no unit {code} in edition {edition}", edition=edition, unit_code=code
+        )
     return unit
 
 

@@ -1,0 +1,232 @@
+"""Registry rules decided without I/O: names, village codes, team membership, versions."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import date
+
+import pytest
+
+from services.registry import domain
+from shared.events.registry import MemberState, TeamState
+from tests.factories import LEGACY_COMMUNE, make_member, make_team, make_unit
+
+TODAY = date(2026, 1, 1)
+
+
+class TestNames:
+    def test_nfd_input_is_stored_in_nfc(self) -> None:
+        typed = unicodedata.normalize("NFD", "Nguyễn Thị Thuỷ")
+        assert typed != "Nguyễn Thị Thuỷ"
+        assert domain.normalize_text(typed) == "Nguyễn Thị Thuỷ"
+
+    def test_outer_spaces_are_trimmed_inner_text_kept(self) -> None:
+        assert domain.normalize_text("  Bản  Mường Lò ") == "Bản  Mường Lò"
+
+    def test_length_is_counted_after_nfc(self) -> None:
+        nfc = "ễ" * 200
+        nfd = unicodedata.normalize("NFD", nfc)
+        assert len(nfd) > 200
+        assert domain.normalize_text(nfd) == nfc
+        with pytest.raises(ValueError, match="201 characters"):
+            domain.normalize_text("ễ" * 201)
+
+    @pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+    def test_blank_is_refused(self, value: str) -> None:
+        with pytest.raises(ValueError, match="blank"):
+            domain.normalize_text(value)
+
+    def test_control_characters_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="control"):
+            domain.normalize_text("Thôn\x00 1")
+
+    @pytest.mark.parametrize("phone", ["0912345678", "+84 912 345 678", "0912.345.678"])
+    def test_phone_accepted(self, phone: str) -> None:
+        assert domain.normalize_phone(phone) == phone
+
+    @pytest.mark.parametrize("phone", ["12", "phone", "0912345678901234567890", "09-abc-123"])
+    def test_phone_refused(self, phone: str) -> None:
+        with pytest.raises(ValueError, match="phone"):
+            domain.normalize_phone(phone)
+
+
+class TestVillages:
+    def test_first_village_gets_001_and_the_commune_path(self) -> None:
+        commune = make_unit()
+        village = domain.new_village(
+            commune, name="Thôn Khe Dứa", kind=None, code=None, existing_codes=[]
+        )
+        assert village.code == f"{LEGACY_COMMUNE}-001"
+        assert village.path == (*commune.path, village.code)
+        assert (village.level, village.kind, village.parent_code) == (
+            "village",
+            "thôn",
+            LEGACY_COMMUNE,
+        )
+
+    def test_next_code_is_one_past_the_highest_so_codes_are_never_reused(self) -> None:
+        existing = [f"{LEGACY_COMMUNE}-001", f"{LEGACY_COMMUNE}-007", "other-999"]
+        assert domain.next_village_code(LEGACY_COMMUNE, existing) == f"{LEGACY_COMMUNE}-008"
+
+    def test_a_given_code_must_belong_to_the_commune(self) -> None:
+        with pytest.raises(domain.InvalidUnitCodeError):
+            domain.new_village(
+                make_unit(), name="Thôn A", kind=None, code="04270-001", existing_codes=[]
+            )
+        with pytest.raises(domain.InvalidUnitCodeError):
+            domain.new_village(
+                make_unit(), name="Thôn A", kind=None, code=f"{LEGACY_COMMUNE}-1", existing_codes=[]
+            )
+
+    def test_a_taken_code_is_refused(self) -> None:
+        code = f"{LEGACY_COMMUNE}-004"
+        with pytest.raises(domain.UnitCodeTakenError) as refused:
+            domain.new_village(
+                make_unit(), name="Thôn A", kind=None, code=code, existing_codes=[code]
+            )
+        assert refused.value.details == {"unit_code": code}
+
+    @pytest.mark.parametrize("level", ["province", "district", "village"])
+    def test_villages_only_under_a_commune(self, level: str) -> None:
+        with pytest.raises(domain.WrongLevelError, match="under a commune"):
+            domain.new_village(
+                make_unit(level=level), name="Thôn A", kind=None, code=None, existing_codes=[]
+            )
+
+    def test_levels_of_each_edition(self) -> None:
+        assert domain.child_level("2025", "province") == "commune"
+        assert domain.child_level("legacy", "province") == "district"
+        assert domain.child_level("legacy", "commune") == "village"
+        assert domain.child_level("2025", "village") is None
+
+    def test_official_codes_are_zero_padded(self) -> None:
+        assert domain.official_code("province", 1) == "01"
+        assert domain.official_code("district", 1) == "001"
+        assert domain.official_code("commune", 4378) == "04378"
+
+
+class TestNewTeam:
+    def test_a_new_team_is_active_at_version_one(self) -> None:
+        team = make_team(members=3)
+        assert (team.status, team.version, len(team.members)) == ("active", 1, 3)
+        assert team.unit_path == make_unit().path
+
+    def test_at_least_one_member(self) -> None:
+        with pytest.raises(domain.NoMembersError):
+            domain.new_team(make_unit(), members=[], active_team_id=None, today=TODAY)
+
+    def test_at_most_one_leader(self) -> None:
+        leaders = [make_member("leader"), make_member("leader"), make_member("deputy")]
+        with pytest.raises(domain.MoreThanOneLeaderError) as refused:
+            domain.new_team(make_unit(), members=leaders, active_team_id=None, today=TODAY)
+        assert refused.value.details == {"leaders": 2}
+
+    def test_no_leader_is_allowed(self) -> None:
+        team = make_team(members=2, leader=False)
+        assert team.leader is None
+
+    def test_one_active_team_per_unit_names_the_existing_team(self) -> None:
+        existing = uuid.uuid4()
+        with pytest.raises(domain.UnitHasActiveTeamError) as refused:
+            domain.new_team(
+                make_unit(), members=[make_member()], active_team_id=existing, today=TODAY
+            )
+        assert refused.value.details["team_id"] == existing
+
+    def test_founding_date_not_in_the_future(self) -> None:
+        with pytest.raises(domain.FutureDateError):
+            domain.new_team(
+                make_unit(),
+                members=[make_member()],
+                active_team_id=None,
+                established_on=date(2026, 1, 2),
+                today=TODAY,
+            )
+
+
+class TestMembership:
+    def test_adding_a_member_raises_the_version_by_one(self) -> None:
+        team = make_team(members=2)
+        member = make_member()
+        changed = domain.add_member(team, member)
+        assert changed.version == team.version + 1
+        assert changed.members == (*team.members, member)
+
+    def test_a_second_leader_is_refused_naming_the_first(self) -> None:
+        team = make_team(members=2)
+        assert team.leader is not None
+        with pytest.raises(domain.LeaderAlreadyPresentError) as refused:
+            domain.add_member(team, make_member("leader"))
+        assert refused.value.details["leader_member_id"] == team.leader.member_id
+
+    def test_removing_a_member(self) -> None:
+        team = make_team(members=3)
+        gone = team.members[1]
+        changed = domain.remove_member(team, gone.member_id)
+        assert changed.version == 2
+        assert gone not in changed.members
+        assert len(changed.members) == 2
+
+    def test_removing_the_leader_leaves_a_team_without_leader(self) -> None:
+        team = make_team(members=2)
+        assert team.leader is not None
+        changed = domain.remove_member(team, team.leader.member_id)
+        assert changed.leader is None
+        assert domain.add_member(changed, make_member("leader")).leader is not None
+
+    def test_removing_the_last_member_is_refused(self) -> None:
+        team = make_team(members=1)
+        with pytest.raises(domain.LastMemberError, match="dissolve"):
+            domain.remove_member(team, team.members[0].member_id)
+
+    def test_removing_an_unknown_member(self) -> None:
+        with pytest.raises(domain.MemberNotFoundError):
+            domain.remove_member(make_team(), uuid.uuid4())
+
+    def test_dissolving_raises_the_version_and_ends_changes(self) -> None:
+        team = domain.dissolve(make_team(members=2))
+        assert (team.status, team.version) == ("dissolved", 2)
+        with pytest.raises(domain.TeamDissolvedError):
+            domain.dissolve(team)
+        with pytest.raises(domain.TeamDissolvedError):
+            domain.add_member(team, make_member())
+        with pytest.raises(domain.TeamDissolvedError):
+            domain.remove_member(team, team.members[0].member_id)
+
+    def test_versions_grow_by_one_per_change(self) -> None:
+        team = make_team(members=2)
+        team = domain.add_member(team, make_member())
+        team = domain.remove_member(team, team.members[-1].member_id)
+        team = domain.dissolve(team)
+        assert team.version == 4
+
+
+class TestContracts:
+    def test_team_state_is_the_whole_team_without_phones(self) -> None:
+        member = domain.new_member("Lò Văn Pâng", "leader", "0912345678")
+        team = domain.new_team(make_unit(), members=[member], active_team_id=None, today=TODAY)
+        assert team.state() == TeamState(
+            team_id=team.team_id,
+            unit_code=LEGACY_COMMUNE,
+            unit_level="commune",
+            name=None,
+            established_on=None,
+            status="active",
+            version=1,
+            members=(
+                MemberState(member_id=member.member_id, full_name="Lò Văn Pâng", role="leader"),
+            ),
+        )
+
+
+class TestEdition:
+    def test_query_or_body_or_default(self) -> None:
+        assert domain.resolve_edition(None, None, "2025") == "2025"
+        assert domain.resolve_edition("legacy", None, "2025") == "legacy"
+        assert domain.resolve_edition(None, "legacy", "2025") == "legacy"
+        assert domain.named_edition(None, None) is None
+
+    def test_query_and_body_must_agree(self) -> None:
+        with pytest.raises(domain.EditionMismatchError):
+            domain.resolve_edition("legacy", "2025", "2025")
