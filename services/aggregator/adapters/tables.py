@@ -1,9 +1,26 @@
-"""Tables of the aggregator schema: projections and the processed-event inbox."""
+"""Tables of the aggregator schema: projections and the processed-event inbox.
+
+Keys make reads cheap: any unit's figures, or an edition's national figures (code ""),
+are one primary-key read of `figures`; a unit's children are an index range on `units`.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Table, Text, Uuid, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
 
+from services.aggregator.domain import COUNTERS
 from shared.db import service_metadata
 
 metadata = service_metadata("aggregator")
@@ -15,4 +32,68 @@ processed_events = Table(
     Column("event_id", Uuid, primary_key=True),
     Column("stream", Text, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+units = Table(
+    "units",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("parent_code", Text, nullable=True),
+    # Province first, the unit itself last.
+    Column("path", ARRAY(Text), nullable=False),
+    Index("ix_units_parent", "edition", "parent_code", "code"),
+)
+# One row per unit (its whole subtree) and one per edition (code "": the nation).
+figures = Table(
+    "figures",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in COUNTERS),
+)
+support_by_category = Table(
+    "support_by_category",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("residents", BigInteger, nullable=False),
+)
+support_by_month = Table(
+    "support_by_month",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    # "YYYY-MM", as served.
+    Column("month", Text, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("residents", BigInteger, nullable=False),
+)
+# The newest state seen of each team: what it contributes now, so a newer one can
+# subtract it. Version 0 marks a row locked for a team whose first event is in flight.
+team_states = Table(
+    "team_states",
+    metadata,
+    Column("team_id", Uuid, primary_key=True),
+    Column("edition", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("unit_path", ARRAY(Text), nullable=False),
+    Column("unit_level", Text, nullable=False),
+    Column("member_count", Integer, nullable=False),
+    CheckConstraint("status IN ('active', 'dissolved')", name="status"),
+)
+
+# What `cdtt aggregator rebuild` recomputes into shadow copies and swaps in.
+REBUILT_TABLES = (
+    "processed_events",
+    "units",
+    "figures",
+    "support_by_category",
+    "support_by_month",
+    "team_states",
 )

@@ -1,0 +1,135 @@
+"""Reads of the projections for the HTTP API and the live feed: key reads, never a recount."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Row, and_, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.aggregator.adapters.tables import (
+    figures,
+    support_by_category,
+    support_by_month,
+    units,
+)
+from services.aggregator.domain import (
+    COUNTERS,
+    NATIONAL,
+    NATIONAL_NAME,
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    UnitFigures,
+)
+from shared.settings import Edition
+
+_COLUMNS = (
+    figures.c.edition,
+    figures.c.code,
+    units.c.name,
+    units.c.level,
+    units.c.path,
+    *(figures.c[name] for name in COUNTERS),
+)
+
+
+def _unit_figures(row: Row[Any]) -> UnitFigures:
+    national = row.code == NATIONAL
+    return UnitFigures(
+        key=FigureKey(row.edition, row.code),
+        name=NATIONAL_NAME if national else row.name,
+        level=None if national else row.level,
+        path=() if national else tuple(row.path),
+        counters=FigureDelta(**{name: row._mapping[name] or 0 for name in COUNTERS}),
+    )
+
+
+async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list[UnitFigures]:
+    """Fill in the support splits of the given figures, two key-range reads for all of them."""
+    if not found:
+        return found
+    by_key = {f.key: f for f in found}
+    keys = [(k.edition, k.code) for k in by_key]
+    for table, bucket in ((support_by_category, "category"), (support_by_month, "month")):
+        rows = await conn.execute(
+            select(
+                table.c.edition, table.c.code, table.c[bucket], table.c.events, table.c.residents
+            )
+            .where(tuple_(table.c.edition, table.c.code).in_(keys))
+            .order_by(table.c.edition, table.c.code, table.c[bucket])
+        )
+        for row in rows:
+            target = by_key[FigureKey(row.edition, row.code)]
+            split: dict[Any, SupportDelta] = (
+                target.by_category if bucket == "category" else target.by_month
+            )
+            split[row._mapping[bucket]] = SupportDelta(row.events, row.residents)
+    return found
+
+
+async def read_figures(conn: AsyncConnection, keys: Collection[FigureKey]) -> list[UnitFigures]:
+    """The figures of the given units (and national rows), those that exist, in key order."""
+    if not keys:
+        return []
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .select_from(
+            figures.outerjoin(
+                units, and_(units.c.edition == figures.c.edition, units.c.code == figures.c.code)
+            )
+        )
+        .where(tuple_(figures.c.edition, figures.c.code).in_([(k.edition, k.code) for k in keys]))
+        # A unit's row is served once the unit itself is known (a team's events may come first).
+        .where((figures.c.code == NATIONAL) | units.c.code.is_not(None))
+        .order_by(figures.c.edition, figures.c.code)
+    )
+    return await _with_support(conn, [_unit_figures(r) for r in rows])
+
+
+async def read_unit(conn: AsyncConnection, edition: Edition, code: str) -> UnitFigures | None:
+    found = await read_figures(conn, [FigureKey(edition, code)])
+    return found[0] if found else None
+
+
+async def unit_known(conn: AsyncConnection, edition: Edition, code: str) -> bool:
+    found = await conn.scalar(
+        select(literal(True)).where(units.c.edition == edition, units.c.code == code)
+    )
+    return bool(found)
+
+
+async def read_children(
+    conn: AsyncConnection, edition: Edition, parent_code: str | None
+) -> list[UnitFigures]:
+    """Figures of the units directly under `parent_code` (None: the provinces), by code."""
+    parent = (
+        units.c.parent_code.is_(None) if parent_code is None else units.c.parent_code == parent_code
+    )
+    rows = await conn.execute(
+        select(
+            units.c.edition,
+            units.c.code,
+            units.c.name,
+            units.c.level,
+            units.c.path,
+            *(figures.c[name] for name in COUNTERS),
+        )
+        .select_from(
+            units.outerjoin(
+                figures, and_(figures.c.edition == units.c.edition, figures.c.code == units.c.code)
+            )
+        )
+        .where(units.c.edition == edition, parent)
+        .order_by(units.c.code)
+    )
+    return await _with_support(conn, [_unit_figures(r) for r in rows])
+
+
+async def read_national(conn: AsyncConnection, edition: Edition) -> UnitFigures:
+    """The edition's national row; zeros before anything of that edition was applied."""
+    found = await read_figures(conn, [FigureKey(edition, NATIONAL)])
+    if found:
+        return found[0]
+    return UnitFigures(FigureKey(edition, NATIONAL), NATIONAL_NAME, None, (), FigureDelta())

@@ -1,0 +1,230 @@
+"""The projections in PostgreSQL: one batch's writes inside one transaction, in key order.
+
+Every write sorts its rows by primary key and sums deltas per key first (a key may not
+appear twice in one INSERT ... ON CONFLICT), and the tables are always written in the
+same order (processed events, units, team states, figures, support). Two aggregator
+processes whose batches share keys therefore queue on the first shared row instead of
+deadlocking, and the second one reads what the first committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.aggregator.adapters.tables import (
+    figures,
+    processed_events,
+    support_by_category,
+    support_by_month,
+    team_states,
+    units,
+)
+from services.aggregator.domain import (
+    COUNTERS,
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    TeamRecord,
+    UnitRecord,
+)
+
+# Live batches hold it shared; `cdtt aggregator rebuild` holds it exclusively while it
+# catches up and swaps its tables in, so no batch commits to tables being swapped out.
+SWAP_LOCK_KEY: Final = 0x6364_7474_0A66
+LIVE_CHANNEL: Final = "aggregator_figures"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+_NOTIFY_LIMIT: Final = 7_000
+
+
+class SqlProjectionStore:
+    """`ProjectionStore` over one open transaction (a connection inside `begin()`)."""
+
+    def __init__(self, conn: AsyncConnection, *, live_channel: str | None = LIVE_CHANNEL) -> None:
+        self._conn = conn
+        self._live_channel = live_channel
+
+    async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        if not event_ids:
+            return set()
+        stmt = (
+            insert(processed_events)
+            .on_conflict_do_nothing(index_elements=[processed_events.c.event_id])
+            .returning(processed_events.c.event_id)
+        )
+        rows = [{"event_id": event_id, "stream": stream} for event_id in sorted(event_ids)]
+        result = await self._conn.execute(stmt, rows)
+        return set(result.scalars().all())
+
+    async def add_units(self, records: Sequence[UnitRecord]) -> list[UnitRecord]:
+        by_key = {u.key: u for u in reversed(records)}  # the first registration in the batch wins
+        if not by_key:
+            return []
+        stmt = (
+            insert(units)
+            .on_conflict_do_nothing(index_elements=[units.c.edition, units.c.code])
+            .returning(units.c.edition, units.c.code)
+        )
+        rows = [
+            {
+                "edition": u.edition,
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent_code": u.parent_code,
+                "path": list(u.path),
+            }
+            for _, u in sorted(by_key.items())
+        ]
+        result = await self._conn.execute(stmt, rows)
+        added = {FigureKey(r.edition, r.code) for r in result}
+        return [u for key, u in sorted(by_key.items()) if key in added]
+
+    async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
+        # Insert-or-lock in one statement: a team seen for the first time gets a version-0
+        # row that contributes nothing, so a concurrent batch with the same team waits here
+        # and then reads what this one committed instead of also starting from nothing.
+        stmt = (
+            insert(team_states)
+            .on_conflict_do_update(
+                index_elements=[team_states.c.team_id],
+                set_={"version": team_states.c.version},
+            )
+            .returning(*team_states.c)
+        )
+        rows = [
+            _team_row(t) | {"version": 0, "status": "dissolved", "member_count": 0}
+            for t in sorted(candidates, key=lambda t: t.team_id)
+        ]
+        result = await self._conn.execute(stmt, rows)
+        return {r.team_id: _team_record(r) for r in result if r.version > 0}
+
+    async def save_teams(self, teams: Sequence[TeamRecord]) -> None:
+        stmt = insert(team_states)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[team_states.c.team_id],
+            set_={c.name: stmt.excluded[c.name] for c in team_states.c if c.name != "team_id"},
+        )
+        rows = [_team_row(t) for t in sorted(teams, key=lambda t: t.team_id)]
+        await self._conn.execute(stmt, rows)
+
+    async def add_figures(
+        self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
+    ) -> dict[FigureKey, int]:
+        if deltas:
+            stmt = insert(figures)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[figures.c.edition, figures.c.code],
+                set_={name: figures.c[name] + stmt.excluded[name] for name in COUNTERS},
+            )
+            rows = [
+                {"edition": key.edition, "code": key.code, **delta.as_row()}
+                for key, delta in sorted(deltas.items())
+            ]
+            await self._conn.execute(stmt, rows)
+        if not report:
+            return {}
+        # These rows are locked by the upsert above: the values read are this batch's own.
+        result = await self._conn.execute(
+            select(figures.c.edition, figures.c.code, figures.c.direct_teams).where(
+                tuple_(figures.c.edition, figures.c.code).in_([(k.edition, k.code) for k in report])
+            )
+        )
+        return {FigureKey(r.edition, r.code): r.direct_teams for r in result}
+
+    async def add_support(
+        self,
+        by_category: Mapping[SupportKey, SupportDelta],
+        by_month: Mapping[SupportKey, SupportDelta],
+    ) -> None:
+        for table, bucket, deltas in (
+            (support_by_category, "category", by_category),
+            (support_by_month, "month", by_month),
+        ):
+            if not deltas:
+                continue
+            stmt = insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.edition, table.c.code, table.c[bucket]],
+                set_={
+                    "events": table.c.events + stmt.excluded.events,
+                    "residents": table.c.residents + stmt.excluded.residents,
+                },
+            )
+            rows = [
+                {
+                    "edition": key.edition,
+                    "code": key.code,
+                    bucket: key.bucket,
+                    "events": delta.events,
+                    "residents": delta.residents,
+                }
+                for key, delta in sorted(deltas.items())
+            ]
+            await self._conn.execute(stmt, rows)
+
+    async def announce(self, changed: Collection[FigureKey]) -> None:
+        """NOTIFY the changed keys; PostgreSQL delivers it at commit, and never on rollback."""
+        if self._live_channel is None or not changed:
+            return
+        for payload in notify_payloads(changed):
+            await self._conn.execute(select(func.pg_notify(self._live_channel, payload)))
+
+
+def notify_payloads(changed: Collection[FigureKey]) -> list[str]:
+    """`{"edition": ..., "codes": [...]}` messages, each under PostgreSQL's size limit."""
+    by_edition: dict[str, list[str]] = {}
+    for key in sorted(changed):
+        by_edition.setdefault(key.edition, []).append(key.code)
+    payloads = []
+    for edition, codes in by_edition.items():
+        chunk: list[str] = []
+        size = 0
+        for code in codes:
+            if chunk and size + len(code) + 4 > _NOTIFY_LIMIT:
+                payloads.append(orjson.dumps({"edition": edition, "codes": chunk}).decode())
+                chunk, size = [], 0
+            chunk.append(code)
+            size += len(code.encode()) + 4
+        payloads.append(orjson.dumps({"edition": edition, "codes": chunk}).decode())
+    return payloads
+
+
+def _team_row(team: TeamRecord) -> dict[str, object]:
+    return {
+        "team_id": team.team_id,
+        "edition": team.edition,
+        "version": team.version,
+        "status": team.status,
+        "unit_path": list(team.unit_path),
+        "unit_level": team.unit_level,
+        "member_count": team.member_count,
+    }
+
+
+def _team_record(row: Row[Any]) -> TeamRecord:
+    return TeamRecord(
+        team_id=row.team_id,
+        edition=row.edition,
+        version=row.version,
+        status=row.status,
+        unit_path=tuple(row.unit_path),
+        unit_level=row.unit_level,
+        member_count=row.member_count,
+    )
+
+
+@asynccontextmanager
+async def projection_store(engine: AsyncEngine) -> AsyncIterator[SqlProjectionStore]:
+    """A live batch's transaction: commits when the block ends, rolls back if it raises."""
+    async with engine.begin() as conn:
+        await conn.execute(select(func.pg_advisory_xact_lock_shared(SWAP_LOCK_KEY)))
+        yield SqlProjectionStore(conn)

@@ -1,0 +1,195 @@
+"""What the aggregator's figures are made of: keys, counters and levels; no I/O.
+
+Every figure is kept per `FigureKey` (edition, unit code): the unit's whole subtree.
+Each edition also has a synthetic national row, code `NATIONAL` (""), which no real
+unit can have (unit codes are never empty), so national figures are one key read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Final, Literal, NamedTuple
+
+from shared.envelope import LEVELS, Level, UnitPath
+from shared.events.activity import CATEGORIES, Category
+from shared.settings import Edition
+
+NATIONAL: Final = ""
+NATIONAL_NAME: Final = "Việt Nam"
+NATIONAL_LEVEL: Final = "national"
+
+# The levels of each edition, top first (the 2025 edition has no districts).
+EDITION_LEVELS: Final[dict[Edition, tuple[Level, ...]]] = {
+    "2025": ("province", "commune", "village"),
+    "legacy": LEVELS,
+}
+
+TeamStatus = Literal["active", "dissolved"]
+
+
+class FigureKey(NamedTuple):
+    """One row of figures: a unit's subtree, or a whole edition when `code` is NATIONAL."""
+
+    edition: Edition
+    code: str
+
+    @property
+    def is_national(self) -> bool:
+        return self.code == NATIONAL
+
+
+def scope_keys(edition: Edition, unit_path: UnitPath) -> list[FigureKey]:
+    """The keys whose subtree holds the unit at the end of `unit_path`: nation first."""
+    return [FigureKey(edition, NATIONAL), *(FigureKey(edition, code) for code in unit_path)]
+
+
+def ancestor_keys(edition: Edition, unit_path: UnitPath) -> list[FigureKey]:
+    """The keys strictly above the unit: they count it in their covered/total figures."""
+    return scope_keys(edition, unit_path)[:-1]
+
+
+def levels_below(edition: Edition, level: Level | None) -> tuple[Level, ...]:
+    """Levels a unit's coverage is reported for; `None` (national) gets every level."""
+    levels = EDITION_LEVELS[edition]
+    if level is None:
+        return levels
+    return levels[levels.index(level) + 1 :] if level in levels else ()
+
+
+@dataclass(slots=True)
+class FigureDelta:
+    """Counters of one figures row, or a change to them; field names are column names."""
+
+    teams: int = 0
+    members: int = 0
+    # Active teams attached to this very unit (covered when > 0); only meaningful on units.
+    direct_teams: int = 0
+    covered_province: int = 0
+    covered_district: int = 0
+    covered_commune: int = 0
+    covered_village: int = 0
+    total_province: int = 0
+    total_district: int = 0
+    total_commune: int = 0
+    total_village: int = 0
+    support_events: int = 0
+    support_residents: int = 0
+
+    def add(self, other: FigureDelta) -> None:
+        # Spelled out: this runs for every key of every event of every batch.
+        self.teams += other.teams
+        self.members += other.members
+        self.direct_teams += other.direct_teams
+        self.covered_province += other.covered_province
+        self.covered_district += other.covered_district
+        self.covered_commune += other.covered_commune
+        self.covered_village += other.covered_village
+        self.total_province += other.total_province
+        self.total_district += other.total_district
+        self.total_commune += other.total_commune
+        self.total_village += other.total_village
+        self.support_events += other.support_events
+        self.support_residents += other.support_residents
+
+    def is_zero(self) -> bool:
+        return not any(getattr(self, name) for name in COUNTERS)
+
+    def as_row(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+    def covered(self, level: Level) -> int:
+        value: int = getattr(self, f"covered_{level}")
+        return value
+
+    def total(self, level: Level) -> int:
+        value: int = getattr(self, f"total_{level}")
+        return value
+
+
+COUNTERS: Final = tuple(f.name for f in fields(FigureDelta))
+
+
+class SupportKey(NamedTuple):
+    """Support figures of one unit's subtree split by a category or by a month."""
+
+    edition: Edition
+    code: str
+    bucket: str
+
+
+@dataclass(slots=True)
+class SupportDelta:
+    events: int = 0
+    residents: int = 0
+
+    def add(self, other: SupportDelta) -> None:
+        self.events += other.events
+        self.residents += other.residents
+
+
+def month_of(day: date) -> str:
+    """The bucket a support event counts in: its month, "YYYY-MM"."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRecord:
+    """A unit as the aggregator keeps it: enough to name it and roll it up."""
+
+    edition: Edition
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+    path: UnitPath
+
+    @property
+    def key(self) -> FigureKey:
+        return FigureKey(self.edition, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRecord:
+    """The newest state of a team seen so far, and what it contributes to the figures."""
+
+    team_id: uuid.UUID
+    edition: Edition
+    version: int
+    status: TeamStatus
+    unit_path: UnitPath
+    unit_level: Level
+    member_count: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def unit_key(self) -> FigureKey:
+        return FigureKey(self.edition, self.unit_path[-1])
+
+
+@dataclass(slots=True)
+class UnitFigures:
+    """The figures of one unit (or a nation) as served: counters and support split."""
+
+    key: FigureKey
+    name: str
+    level: Level | None  # None for a national row
+    path: UnitPath
+    counters: FigureDelta
+    by_category: dict[Category, SupportDelta] = field(default_factory=dict)
+    by_month: dict[str, SupportDelta] = field(default_factory=dict)
+
+    @property
+    def has_team(self) -> bool | None:
+        return None if self.key.is_national else self.counters.direct_teams > 0
+
+    def coverage_levels(self) -> tuple[Level, ...]:
+        return levels_below(self.key.edition, self.level)
+
+    def category_figures(self) -> dict[Category, SupportDelta]:
+        """Every category, in the contract's order, zero where nothing was recorded."""
+        return {c: self.by_category.get(c, SupportDelta()) for c in CATEGORIES}

@@ -1,0 +1,203 @@
+"""The figures over HTTP: coverage of a unit, its children, the nation, CSV, and a live stream.
+
+Every answer is read from the projections (primary-key and index reads, never a
+recount) and says how fresh it is: `as_of` (when it was read) and `lag_ms` (how far the
+figures trailed the streams then; see adapters/lag.py for the exact definition).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.aggregator.adapters.lag import LagReader
+from services.aggregator.adapters.live import LiveFeed, LiveUpdate, SubscriptionClosedError
+from services.aggregator.adapters.queries import (
+    read_children,
+    read_national,
+    read_unit,
+    unit_known,
+)
+from services.aggregator.entrypoints.schemas import (
+    ChildrenCoverage,
+    NationalCoverage,
+    UnitCoverage,
+    child_level,
+    csv_header,
+    csv_row,
+    unit_coverage,
+)
+from shared.http import ApiError
+from shared.settings import Edition, Settings
+
+# A comment line this often keeps proxies from closing a quiet live stream.
+HEARTBEAT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class AggregatorContext:
+    settings: Settings
+    engine: AsyncEngine
+    lag: LagReader
+    feed: LiveFeed
+
+
+def _context(request: Request) -> AggregatorContext:
+    context: AggregatorContext = request.app.state.aggregator
+    return context
+
+
+async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with _context(request).engine.connect() as conn:
+        yield conn
+
+
+def _edition(request: Request, edition: Edition | None = None) -> Edition:
+    """The edition named in the query, else CDTT_EDITION."""
+    return edition or _context(request).settings.edition
+
+
+@dataclass(frozen=True)
+class Freshness:
+    as_of: datetime
+    lag_ms: int | None
+
+
+async def _freshness(request: Request) -> Freshness:
+    return Freshness(datetime.now(UTC), await _context(request).lag())
+
+
+Context = Annotated[AggregatorContext, Depends(_context)]
+Connection = Annotated[AsyncConnection, Depends(_connection)]
+EditionParam = Annotated[Edition, Depends(_edition)]
+Fresh = Annotated[Freshness, Depends(_freshness)]
+
+router = APIRouter(prefix="/v1", tags=["coverage"])
+
+
+def _unknown_unit(edition: Edition, code: str) -> ApiError:
+    return ApiError(
+        404, "unit_not_found", f"no unit {code!r} in edition {edition}", edition=edition, unit=code
+    )
+
+
+@router.get("/coverage")
+async def national_coverage(
+    conn: Connection, edition: EditionParam, fresh: Fresh
+) -> NationalCoverage:
+    """National figures of an edition, with one row per province."""
+    national = await read_national(conn, edition)
+    provinces = await read_children(conn, edition, None)
+    body = unit_coverage(national, fresh.as_of, fresh.lag_ms)
+    items = [unit_coverage(p, fresh.as_of, fresh.lag_ms) for p in provinces]
+    return NationalCoverage(**body.model_dump(), items=items)
+
+
+@router.get("/coverage.csv", response_class=Response)
+async def coverage_csv(
+    conn: Connection,
+    edition: EditionParam,
+    fresh: Fresh,
+    parent: Annotated[str | None, Query(description="unit code; omitted: the provinces")] = None,
+) -> Response:
+    """The children table of a unit (or the provinces) as CSV, UTF-8."""
+    if parent is None:
+        rows_level = child_level(edition, None)
+    else:
+        unit = await read_unit(conn, edition, parent)
+        if unit is None:
+            raise _unknown_unit(edition, parent)
+        rows_level = child_level(edition, unit.level)
+    children = await read_children(conn, edition, parent)
+    header = csv_header(edition, rows_level)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(csv_row(child, header) for child in children)
+    name = f"cdtt-{edition}-{parent or 'national'}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-As-Of": fresh.as_of.isoformat(),
+            "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
+        },
+    )
+
+
+@router.get("/coverage/{code}")
+async def unit_figures(
+    code: str, conn: Connection, edition: EditionParam, fresh: Fresh
+) -> UnitCoverage:
+    """A unit's figures: its own team, and its subtree's teams, coverage and support."""
+    unit = await read_unit(conn, edition, code)
+    if unit is None:
+        raise _unknown_unit(edition, code)
+    return unit_coverage(unit, fresh.as_of, fresh.lag_ms)
+
+
+@router.get("/coverage/{code}/children")
+async def children_figures(
+    code: str, conn: Connection, edition: EditionParam, fresh: Fresh
+) -> ChildrenCoverage:
+    """The figures of each unit directly under `code`, by code."""
+    if not await unit_known(conn, edition, code):
+        raise _unknown_unit(edition, code)
+    children = await read_children(conn, edition, code)
+    return ChildrenCoverage(
+        edition=edition,
+        parent=code,
+        items=[unit_coverage(c, fresh.as_of, fresh.lag_ms) for c in children],
+        as_of=fresh.as_of,
+        lag_ms=fresh.lag_ms,
+    )
+
+
+def live_event(update: LiveUpdate) -> str:
+    """One Server-Sent Event: `coverage`, its id, and the changed units' figures as JSON."""
+    data = {
+        "edition": update.edition,
+        "codes": [f.key.code for f in update.figures],
+        "units": [
+            unit_coverage(f, update.as_of, update.lag_ms).model_dump(mode="json")
+            for f in update.figures
+        ],
+        "as_of": update.as_of.isoformat(),
+        "lag_ms": update.lag_ms,
+    }
+    return f"id: {update.sequence}\nevent: coverage\ndata: {orjson.dumps(data).decode()}\n\n"
+
+
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live(context: Context, edition: EditionParam) -> StreamingResponse:
+    """Server-Sent Events: after each applied batch, the changed units with their new figures."""
+
+    async def events() -> AsyncIterator[str]:
+        async with context.feed.subscribe(edition) as subscription:
+            yield "retry: 2000\n: connected\n\n"
+            while True:
+                try:
+                    update = await subscription.next(HEARTBEAT_SECONDS)
+                except SubscriptionClosedError:
+                    return
+                yield ": keep-alive\n\n" if update is None else live_event(update)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

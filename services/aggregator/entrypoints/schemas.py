@@ -1,0 +1,138 @@
+"""The figures as the API serves them (JSON, CSV rows, live events), from projection rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
+from shared.envelope import Level
+from shared.events.activity import CATEGORIES, Category
+from shared.settings import Edition
+
+
+class LevelCoverage(BaseModel):
+    covered: int = Field(description="units at this level in the subtree with an active team")
+    total: int = Field(description="units registered at this level in the subtree")
+
+
+class SupportFigures(BaseModel):
+    events: int
+    residents: int
+
+
+class Support(SupportFigures):
+    by_category: dict[Category, SupportFigures] = Field(
+        description="every category, zeros included"
+    )
+    by_month: dict[str, SupportFigures] = Field(
+        description='months with support, "YYYY-MM" (of occurred_on), oldest first'
+    )
+
+
+class UnitCoverage(BaseModel):
+    """The figures of one unit's subtree, or of a whole edition (code null)."""
+
+    edition: Edition
+    code: str | None = Field(description="null for the national figures")
+    name: str
+    level: Level | Literal["national"]
+    path: list[str] = Field(description="unit codes, province first, the unit itself last")
+    has_team: bool | None = Field(description="an active team is attached to this very unit")
+    teams: int = Field(description="active teams attached anywhere in the subtree")
+    members: int = Field(description="current members of those teams")
+    coverage: dict[Level, LevelCoverage] = Field(description="one entry per level below the unit")
+    support: Support
+    as_of: datetime
+    lag_ms: int | None
+
+
+class NationalCoverage(UnitCoverage):
+    items: list[UnitCoverage] = Field(description="one row per province, by code")
+
+
+class ChildrenCoverage(BaseModel):
+    edition: Edition
+    parent: str
+    items: list[UnitCoverage]
+    as_of: datetime
+    lag_ms: int | None
+
+
+def _split(figures: SupportDelta) -> SupportFigures:
+    return SupportFigures(events=figures.events, residents=figures.residents)
+
+
+def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> UnitCoverage:
+    counters = figures.counters
+    return UnitCoverage(
+        edition=figures.key.edition,
+        code=None if figures.key.is_national else figures.key.code,
+        name=figures.name,
+        level=figures.level or NATIONAL_LEVEL,
+        path=list(figures.path),
+        has_team=figures.has_team,
+        teams=counters.teams,
+        members=counters.members,
+        coverage={
+            level: LevelCoverage(covered=counters.covered(level), total=counters.total(level))
+            for level in figures.coverage_levels()
+        },
+        support=Support(
+            events=counters.support_events,
+            residents=counters.support_residents,
+            by_category={c: _split(s) for c, s in figures.category_figures().items()},
+            by_month={m: _split(s) for m, s in sorted(figures.by_month.items())},
+        ),
+        as_of=as_of,
+        lag_ms=lag_ms,
+    )
+
+
+def child_level(edition: Edition, parent_level: Level | None) -> Level | None:
+    levels = levels_below(edition, parent_level)
+    return levels[0] if levels else None
+
+
+def csv_header(edition: Edition, rows_level: Level | None) -> list[str]:
+    """Columns of a children table whose rows are at `rows_level` (None: a village's, empty)."""
+    levels = levels_below(edition, rows_level) if rows_level else ()
+    return [
+        "edition",
+        "code",
+        "name",
+        "level",
+        "has_team",
+        "teams",
+        "members",
+        *(f"{level}_{part}" for level in levels for part in ("covered", "total")),
+        "support_events",
+        "support_residents",
+        *(f"{category}_{part}" for category in CATEGORIES for part in ("events", "residents")),
+    ]
+
+
+def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
+    counters = figures.counters
+    values: dict[str, object] = {
+        "edition": figures.key.edition,
+        "code": figures.key.code,
+        "name": figures.name,
+        "level": figures.level or NATIONAL_LEVEL,
+        "has_team": "yes" if figures.has_team else "no",
+        "teams": counters.teams,
+        "members": counters.members,
+        "support_events": counters.support_events,
+        "support_residents": counters.support_residents,
+    }
+    for name in header:
+        if name.endswith(("_covered", "_total")):
+            level, part = name.rsplit("_", 1)
+            values[name] = getattr(counters, f"{part}_{level}")
+    for category, split in figures.category_figures().items():
+        values[f"{category}_events"] = split.events
+        values[f"{category}_residents"] = split.residents
+    return [values[name] for name in header]

@@ -1,0 +1,236 @@
+"""Stream events → figure deltas: one match over event types, pure logic, no I/O.
+
+A batch is applied in three steps that `use_cases.apply_batch` runs in one transaction:
+the store says which events and units are new and what each team's stored state is;
+`plan_batch` turns that into deltas summed per key; once the store has added the
+deltas and reports each unit's active-team count, `coverage_deltas` turns the units
+that became covered (or stopped being covered) into covered-count changes above them.
+
+Why the result does not depend on order or duplicates:
+- units count in the denominators only the first time the store sees them;
+- a team contributes its newest state only: a newer version subtracts the stored
+  state's contribution and adds its own, an older or equal one changes nothing;
+- support events are additive and the store keeps each event_id once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.aggregator.domain import (
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    TeamRecord,
+    UnitRecord,
+    ancestor_keys,
+    month_of,
+    scope_keys,
+)
+from shared.envelope import Level, UnitPath
+from shared.events import (
+    Event,
+    SupportRecorded,
+    TeamCreated,
+    TeamDissolved,
+    TeamEvent,
+    TeamMembersChanged,
+    UnitRegistered,
+)
+from shared.settings import Edition
+
+
+def unit_record(event: UnitRegistered) -> UnitRecord:
+    unit = event.payload
+    return UnitRecord(
+        edition=event.edition,
+        code=unit.code,
+        name=unit.name,
+        level=unit.level,
+        parent_code=unit.parent_code,
+        path=event.unit_path,
+    )
+
+
+def team_record(event: TeamEvent) -> TeamRecord:
+    team = event.payload
+    return TeamRecord(
+        team_id=team.team_id,
+        edition=event.edition,
+        version=team.version,
+        status=team.status,
+        unit_path=event.unit_path,
+        unit_level=team.unit_level,
+        member_count=team.member_count,
+    )
+
+
+def first_of_each(events: Iterable[Event], fresh: set[uuid.UUID]) -> list[Event]:
+    """The events whose id the store has just claimed, each once (a batch may repeat one)."""
+    seen: set[uuid.UUID] = set()
+    kept = []
+    for event in events:
+        if event.event_id in fresh and event.event_id not in seen:
+            seen.add(event.event_id)
+            kept.append(event)
+    return kept
+
+
+def units_in(events: Iterable[Event]) -> list[UnitRecord]:
+    return [unit_record(e) for e in events if isinstance(e, UnitRegistered)]
+
+
+def newest_teams(events: Iterable[Event]) -> dict[uuid.UUID, TeamRecord]:
+    """The newest state of each team the events mention (the store locks these teams)."""
+    newest: dict[uuid.UUID, TeamRecord] = {}
+    for event in events:
+        if isinstance(event, TeamCreated | TeamMembersChanged | TeamDissolved):
+            _keep_newest(newest, team_record(event))
+    return newest
+
+
+def _keep_newest(newest: dict[uuid.UUID, TeamRecord], team: TeamRecord) -> None:
+    current = newest.get(team.team_id)
+    if current is None or team.version > current.version:
+        newest[team.team_id] = team
+
+
+@dataclass(frozen=True, slots=True)
+class DirectChange:
+    """A change to the number of active teams attached to one unit, and where that unit is."""
+
+    edition: Edition
+    unit_path: UnitPath
+    level: Level
+    delta: int
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything one batch changes, summed per key; zero deltas kept on purpose.
+
+    Every key a team touches stays in `figures` even when its deltas cancel out, so the
+    store locks it in the first (key-ordered) write, and the coverage write that may
+    follow only touches rows this transaction already holds: no second lock order.
+    """
+
+    figures: dict[FigureKey, FigureDelta] = field(default_factory=dict)
+    teams: dict[uuid.UUID, TeamRecord] = field(default_factory=dict)
+    direct_changes: dict[FigureKey, DirectChange] = field(default_factory=dict)
+    by_category: dict[SupportKey, SupportDelta] = field(default_factory=dict)
+    by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
+
+    def add(self, key: FigureKey, delta: FigureDelta) -> None:
+        row = self.figures.get(key)
+        if row is None:
+            row = self.figures[key] = FigureDelta()
+        row.add(delta)
+
+    def changed_keys(self) -> set[FigureKey]:
+        support = (FigureKey(k.edition, k.code) for k in (*self.by_category, *self.by_month))
+        return {*self.figures, *support}
+
+
+def plan_batch(
+    events: Sequence[Event],
+    new_units: Iterable[UnitRecord],
+    stored_teams: Mapping[uuid.UUID, TeamRecord],
+) -> Plan:
+    """Deltas for `events` (already deduplicated by the store).
+
+    `new_units`: the units the store had not seen before this batch; `stored_teams`: the
+    stored state of every team the batch mentions (locked by the store until commit).
+    """
+    plan = Plan()
+    new_unit_keys = {u.key for u in new_units}
+    newest: dict[uuid.UUID, TeamRecord] = {}
+    for event in events:
+        match event:
+            case UnitRegistered():
+                unit = unit_record(event)
+                if unit.key in new_unit_keys:
+                    new_unit_keys.discard(unit.key)
+                    _count_unit(plan, unit)
+            case TeamCreated() | TeamMembersChanged() | TeamDissolved():
+                _keep_newest(newest, team_record(event))
+            case SupportRecorded():
+                _count_support(plan, event)
+    for team_id, team in sorted(newest.items()):
+        stored = stored_teams.get(team_id)
+        if stored is None or team.version > stored.version:
+            _replace_team(plan, stored, team)
+    return plan
+
+
+def _count_unit(plan: Plan, unit: UnitRecord) -> None:
+    # The unit's own row exists from now on (its children are listed with figures).
+    plan.add(unit.key, FigureDelta())
+    counted = FigureDelta()
+    setattr(counted, f"total_{unit.level}", 1)
+    for key in ancestor_keys(unit.edition, unit.path):
+        plan.add(key, counted)
+
+
+def _replace_team(plan: Plan, old: TeamRecord | None, new: TeamRecord) -> None:
+    plan.teams[new.team_id] = new
+    for team, sign in ((old, -1), (new, 1)):
+        if team is None or not team.active:
+            continue
+        unit_key = team.unit_key
+        for key in scope_keys(team.edition, team.unit_path):
+            plan.add(
+                key,
+                FigureDelta(
+                    teams=sign,
+                    members=sign * team.member_count,
+                    direct_teams=sign if key == unit_key else 0,
+                ),
+            )
+        change = plan.direct_changes.get(unit_key)
+        plan.direct_changes[unit_key] = DirectChange(
+            edition=team.edition,
+            unit_path=team.unit_path,
+            level=team.unit_level,
+            delta=(change.delta if change else 0) + sign,
+        )
+
+
+def _count_support(plan: Plan, event: SupportRecorded) -> None:
+    support = event.payload
+    one = SupportDelta(events=1, residents=support.residents_helped)
+    counted = FigureDelta(support_events=1, support_residents=support.residents_helped)
+    month = month_of(support.occurred_on)
+    for key in scope_keys(event.edition, event.unit_path):
+        plan.add(key, counted)
+        for split, bucket in ((plan.by_category, support.category), (plan.by_month, month)):
+            support_key = SupportKey(key.edition, key.code, bucket)
+            row = split.get(support_key)
+            if row is None:
+                row = split[support_key] = SupportDelta()
+            row.add(one)
+
+
+def coverage_deltas(
+    changes: Mapping[FigureKey, DirectChange], direct_teams_now: Mapping[FigureKey, int]
+) -> dict[FigureKey, FigureDelta]:
+    """Covered-count changes for the units whose active-team count crossed zero.
+
+    `direct_teams_now`: each changed unit's count after this batch's deltas were added
+    (read under the row lock, so concurrent batches cannot both see the same crossing).
+    """
+    deltas: dict[FigureKey, FigureDelta] = {}
+    for key, change in sorted(changes.items()):
+        if change.delta == 0:
+            continue
+        now = direct_teams_now[key]
+        before = now - change.delta
+        if (before > 0) == (now > 0):
+            continue
+        covered = FigureDelta()
+        setattr(covered, f"covered_{change.level}", 1 if now > 0 else -1)
+        for ancestor in ancestor_keys(change.edition, change.unit_path):
+            deltas.setdefault(ancestor, FigureDelta()).add(covered)
+    return deltas

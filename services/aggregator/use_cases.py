@@ -1,0 +1,89 @@
+"""Apply one batch of stream events to the projections: claim, load, plan, write — one transaction.
+
+The caller opens the store on a transaction and commits it after `apply_batch` returns;
+only then are the stream entries acknowledged. Everything the store writes, it writes
+in key order (events, units, teams, figures, support), so concurrent batches of several
+aggregator processes wait for each other instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.aggregator.domain import (
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    TeamRecord,
+    UnitRecord,
+)
+from services.aggregator.projections import (
+    coverage_deltas,
+    first_of_each,
+    newest_teams,
+    plan_batch,
+    units_in,
+)
+from shared.events import Event
+
+
+class ProjectionStore(Protocol):
+    """The projections inside one open transaction (SQL in production, memory in tests)."""
+
+    async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Record the ids as processed; return those that were not processed before."""
+
+    async def add_units(self, units: Sequence[UnitRecord]) -> list[UnitRecord]:
+        """Keep units not seen before (the first registration wins); return those."""
+
+    async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
+        """Lock the teams' stored states until commit and return those that exist."""
+
+    async def save_teams(self, teams: Sequence[TeamRecord]) -> None: ...
+
+    async def add_figures(
+        self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
+    ) -> dict[FigureKey, int]:
+        """Add the deltas; return `direct_teams` after the addition for the `report` keys."""
+
+    async def add_support(
+        self,
+        by_category: Mapping[SupportKey, SupportDelta],
+        by_month: Mapping[SupportKey, SupportDelta],
+    ) -> None: ...
+
+    async def announce(self, changed: Collection[FigureKey]) -> None:
+        """Tell live readers which figures changed, once the transaction commits."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBatch:
+    received: int
+    applied: int
+    changed: frozenset[FigureKey]
+
+
+async def apply_batch(store: ProjectionStore, stream: str, events: Sequence[Event]) -> AppliedBatch:
+    """Apply what is new in `events`; delivering the same events again changes nothing."""
+    fresh = await store.claim_events(stream, {e.event_id for e in events})
+    batch = first_of_each(events, fresh)
+    if not batch:
+        return AppliedBatch(len(events), 0, frozenset())
+    new_units = await store.add_units(units_in(batch))
+    newest = newest_teams(batch)
+    stored = await store.lock_teams(list(newest.values())) if newest else {}
+    plan = plan_batch(batch, new_units, stored)
+    if plan.teams:
+        await store.save_teams(list(plan.teams.values()))
+    direct_now = await store.add_figures(plan.figures, plan.direct_changes.keys())
+    coverage = coverage_deltas(plan.direct_changes, direct_now)
+    if coverage:
+        await store.add_figures(coverage, ())
+    await store.add_support(plan.by_category, plan.by_month)
+    changed = frozenset(plan.changed_keys())
+    await store.announce(changed)
+    return AppliedBatch(len(events), len(batch), changed)

@@ -1,0 +1,164 @@
+"""An in-memory ProjectionStore, and events built the way the producers build them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from services.aggregator.domain import (
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    TeamRecord,
+    UnitRecord,
+)
+from shared.envelope import Level, UnitPath
+from shared.events import SupportRecorded, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.events.activity import Category, SupportState
+from shared.events.registry import MemberState, TeamState, UnitRegistered, UnitState
+from shared.settings import Edition
+
+
+@dataclass
+class InMemoryProjectionStore:
+    """What the SQL store keeps, in dicts; one instance is one always-committed database."""
+
+    processed: set[uuid.UUID] = field(default_factory=set)
+    units: dict[FigureKey, UnitRecord] = field(default_factory=dict)
+    teams: dict[uuid.UUID, TeamRecord] = field(default_factory=dict)
+    figures: dict[FigureKey, FigureDelta] = field(default_factory=dict)
+    by_category: dict[SupportKey, SupportDelta] = field(default_factory=dict)
+    by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
+    announced: list[frozenset[FigureKey]] = field(default_factory=list)
+
+    async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        fresh = set(event_ids) - self.processed
+        self.processed |= fresh
+        return fresh
+
+    async def add_units(self, units: Sequence[UnitRecord]) -> list[UnitRecord]:
+        added = []
+        for unit in units:
+            if unit.key not in self.units:
+                self.units[unit.key] = unit
+                added.append(unit)
+        return added
+
+    async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
+        return {t.team_id: self.teams[t.team_id] for t in candidates if t.team_id in self.teams}
+
+    async def save_teams(self, teams: Sequence[TeamRecord]) -> None:
+        for team in teams:
+            self.teams[team.team_id] = team
+
+    async def add_figures(
+        self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
+    ) -> dict[FigureKey, int]:
+        for key, delta in deltas.items():
+            self.figures.setdefault(key, FigureDelta()).add(delta)
+        return {key: self.figures[key].direct_teams for key in report}
+
+    async def add_support(
+        self,
+        by_category: Mapping[SupportKey, SupportDelta],
+        by_month: Mapping[SupportKey, SupportDelta],
+    ) -> None:
+        for source, target in ((by_category, self.by_category), (by_month, self.by_month)):
+            for key, delta in source.items():
+                target.setdefault(key, SupportDelta()).add(delta)
+
+    async def announce(self, changed: Collection[FigureKey]) -> None:
+        self.announced.append(frozenset(changed))
+
+    def figures_of(self, edition: Edition, code: str) -> FigureDelta:
+        return self.figures.get(FigureKey(edition, code), FigureDelta())
+
+    def snapshot(self) -> tuple[object, ...]:
+        """Everything served, zero rows left out (a row of zeros reads like no row)."""
+
+        def nonzero[K, V: (FigureDelta, SupportDelta)](rows: dict[K, V]) -> dict[K, V]:
+            return {k: v for k, v in rows.items() if v != type(v)()}
+
+        return (
+            nonzero(self.figures),
+            nonzero(self.by_category),
+            nonzero(self.by_month),
+            set(self.units),
+        )
+
+
+def unit_registered(
+    path: UnitPath, level: Level, *, edition: Edition = "legacy", name: str | None = None
+) -> UnitRegistered:
+    code = path[-1]
+    return UnitRegistered.new(
+        edition=edition,
+        unit_path=path,
+        payload=UnitState(
+            code=code,
+            name=name or f"Đơn vị {code}",
+            level=level,
+            kind=level,
+            parent_code=path[-2] if len(path) > 1 else None,
+        ),
+    )
+
+
+def members(count: int) -> tuple[MemberState, ...]:
+    roles = ("leader", "deputy", "member")
+    return tuple(
+        MemberState(member_id=uuid.uuid4(), full_name=f"Thành viên {n}", role=roles[min(n, 2)])
+        for n in range(count)
+    )
+
+
+TeamEventType = type[TeamCreated] | type[TeamMembersChanged] | type[TeamDissolved]
+
+
+def team_event(
+    kind: TeamEventType,
+    team_id: uuid.UUID,
+    path: UnitPath,
+    level: Level,
+    *,
+    version: int,
+    member_count: int,
+    edition: Edition = "legacy",
+) -> TeamCreated | TeamMembersChanged | TeamDissolved:
+    return kind.new(
+        edition=edition,
+        unit_path=path,
+        payload=TeamState(
+            team_id=team_id,
+            unit_code=path[-1],
+            unit_level=level,
+            status="dissolved" if kind is TeamDissolved else "active",
+            version=version,
+            members=members(member_count),
+        ),
+    )
+
+
+def support_recorded(
+    team_id: uuid.UUID,
+    path: UnitPath,
+    *,
+    residents: int = 1,
+    category: Category = "vneid",
+    day: date = date(2024, 5, 17),
+    edition: Edition = "legacy",
+) -> SupportRecorded:
+    return SupportRecorded.new(
+        edition=edition,
+        unit_path=path,
+        payload=SupportState(
+            team_id=team_id,
+            unit_code=path[-1],
+            occurred_on=day,
+            category=category,
+            residents_helped=residents,
+        ),
+    )
