@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from cdtt.demo import app as demo_app
+from cdtt.simulate import app as simulate_app
 from cdtt.up import app as up_app
+from services.activity.cli import activity_app
 from services.registry.cli import registry_app, units_app
 from shared.db import engine_scope
 from shared.logging import configure_logging
@@ -18,8 +20,10 @@ from shared.settings import SERVICES, ServiceName, Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(units_app, name="units")
 app.add_typer(registry_app, name="registry")
+app.add_typer(activity_app, name="activity")
 app.add_typer(up_app)
 app.add_typer(demo_app)
+app.add_typer(simulate_app)
 
 DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,10 @@ def _forget_dead_handles(pgdata: Path) -> None:
 @contextlib.contextmanager
 def embedded_postgres(folder: Path, *, persist: bool = True) -> Iterator[str]:
     """A PostgreSQL cluster in `folder` (Unix socket only); yields the URL of its `cdtt` db."""
-    from pgserver import get_server  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder at import; its fallback is fine.
+        warnings.simplefilter("ignore")
+        from pgserver import get_server  # type: ignore[attr-defined]
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Running as root, pgserver runs postgres as its own user, which must reach the folder.

@@ -1,0 +1,169 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs here).
+
+The compose file must parse, every command must be a real `cdtt` command with valid
+arguments, ports and environment must match the settings, the dependencies must wait for
+health or completion, and the image must install the way `make install` does.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import typer.main
+import yaml
+from typer.testing import CliRunner
+
+from cdtt.cli import DEFAULT_PORTS, app
+from shared.settings import SERVICES, Settings
+
+ROOT = Path(__file__).parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES_DEFINED: dict[str, dict[str, Any]] = COMPOSE["services"]
+CDTT_CONTAINERS = {
+    name: spec for name, spec in SERVICES_DEFINED.items() if spec.get("image") == "cdtt:local"
+}
+
+
+def _subcommands(command: Any) -> dict[str, Any] | None:
+    """A group's subcommands by name; None for a plain command (typer vendors its own click)."""
+    commands = getattr(command, "commands", None)
+    return commands if isinstance(commands, dict) else None
+
+
+def resolve(args: list[str]) -> tuple[Any, list[str], list[str]]:
+    """The command that `cdtt <args>` runs, the names leading to it, and its own args."""
+    command: Any = typer.main.get_command(app)
+    path: list[str] = []
+    rest = list(args)
+    while (subcommands := _subcommands(command)) is not None:
+        assert rest, f"`cdtt {' '.join(path)}` names a group, not a command"
+        assert rest[0] in subcommands, f"`cdtt {' '.join([*path, rest[0]])}` is not a command"
+        command, path, rest = subcommands[rest[0]], [*path, rest[0]], rest[1:]
+    return command, path, rest
+
+
+def test_the_stack_is_all_there() -> None:
+    assert set(SERVICES_DEFINED) >= {"redis", "postgres", "migrate", *SERVICES}
+    assert set(COMPOSE["volumes"]) == {"redis-data", "postgres-data"}
+
+
+@pytest.mark.parametrize("name", sorted(CDTT_CONTAINERS))
+def test_every_command_is_a_real_cdtt_command(name: str) -> None:
+    command = CDTT_CONTAINERS[name]["command"]
+    assert command[0] == "cdtt"
+    cli_command, path, rest = resolve(command[1:])
+    assert path, command
+    # Parsing validates every argument and option (names, types, choices) without running it.
+    cli_command.make_context(" ".join(["cdtt", *path]), list(rest))
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_resolver_refuses_what_cdtt_would_refuse() -> None:
+    with pytest.raises(AssertionError, match="is not a command"):
+        resolve(["serv", "registry"])
+    with pytest.raises(AssertionError, match="names a group"):
+        resolve(["units"])
+    command, path, rest = resolve(["serve", "registri"])
+    assert path == ["serve"]
+    with pytest.raises(typer.BadParameter, match="registri"):
+        command.make_context("cdtt serve", rest)
+    command, _, rest = resolve(["units", "load", "--edition", "2025", "--provinces", "15"])
+    with pytest.raises(Exception, match="No such option"):
+        command.make_context("cdtt units load", rest)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_ports_and_healthchecks_match_the_settings(service: str) -> None:
+    spec = SERVICES_DEFINED[service]
+    port = DEFAULT_PORTS[service]  # type: ignore[index]
+    command = spec["command"]
+    assert command[:3] == ["cdtt", "serve", service]
+    assert command[command.index("--port") + 1] == str(port)
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # reachable from the host
+    assert spec["ports"] == [f"127.0.0.1:{port}:{port}"]
+    probe = " ".join(spec["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in probe
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_wait_for_healthy_servers_and_the_migration(service: str) -> None:
+    depends = SERVICES_DEFINED[service]["depends_on"]
+    assert depends["redis"] == {"condition": "service_healthy"}
+    assert depends["postgres"] == {"condition": "service_healthy"}
+    assert depends["migrate"] == {"condition": "service_completed_successfully"}
+    assert SERVICES_DEFINED["migrate"]["command"] == ["cdtt", "migrate"]
+    assert SERVICES_DEFINED["migrate"]["restart"] == "no"
+
+
+def test_environment_names_real_settings_and_the_servers_in_the_stack() -> None:
+    known = {f"CDTT_{field.upper()}" for field in Settings.model_fields}
+    for name, spec in CDTT_CONTAINERS.items():
+        env = spec["environment"]
+        assert set(env) <= known, f"{name}: unknown settings {set(env) - known}"
+        settings = Settings(
+            **{key.removeprefix("CDTT_").lower(): value for key, value in env.items()}
+        )
+        assert settings.require_redis_url().startswith("redis://redis:6379/")
+        assert settings.database_url_for("registry").startswith(
+            "postgresql+asyncpg://cdtt:cdtt@postgres:5432/"
+        )
+    postgres = SERVICES_DEFINED["postgres"]["environment"]
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("cdtt", "cdtt")
+
+
+def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
+    redis = SERVICES_DEFINED["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert redis["volumes"] == ["redis-data:/data"]
+    assert SERVICES_DEFINED["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+
+
+def _make_install_steps() -> list[str]:
+    """The pip steps of the Makefile's install recipe, in order, with variables expanded."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe is not None
+    expanded = recipe.group(1).replace("$(BIN)", ".venv/bin").replace("$(VENV)", ".venv")
+    return [
+        shlex.join(shlex.split(line)) for line in expanded.splitlines() if "pip install" in line
+    ]
+
+
+def _dockerfile_run_steps() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    steps = []
+    for line in text.splitlines():
+        if line.startswith("RUN "):
+            steps += [shlex.join(shlex.split(part)) for part in line[4:].split("&&")]
+    return steps
+
+
+def test_the_image_installs_as_make_install_does() -> None:
+    make_steps = _make_install_steps()
+    assert len(make_steps) == 2, make_steps  # upgrade pip, then the editable install
+    # The image is the same install without the dev extra (it runs services, not tests).
+    expected = [step.replace("'.[dev]'", ".").replace(".[dev]", ".") for step in make_steps]
+    docker_steps = _dockerfile_run_steps()
+    assert "python -m venv .venv" in docker_steps
+    positions = [docker_steps.index(step) for step in expected]
+    assert positions == sorted(positions), docker_steps
+
+
+def test_the_image_runs_as_a_user_and_ships_only_sources() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert users
+    assert users[-1] not in ("root", "0")
+    assert re.search(r"^FROM python:3\.12", dockerfile, re.MULTILINE)
+    copied = re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE)
+    for package in ("shared", "services", "cdtt", "pyproject.toml"):
+        assert any(package in line.split() for line in copied), package
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".cdtt", ".git"} <= set(ignored)
