@@ -39,6 +39,7 @@ from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
 from shared.events import Event, PoisonEntryError, decode_entry
+from shared.faults import crash_point
 from shared.metrics import consumer_lag, consumer_pending, events_consumed, events_dead_lettered
 from shared.streams import dead_letter_key, stream_key
 
@@ -278,6 +279,8 @@ class GroupConsumer:
                 extra={"stream": stream, "count": len(events)},
             )
             return
+        # The fault suite kills the process here: committed, not acked, so redelivered.
+        crash_point("consumer.before_ack")
         await self._client.xack(self._keys[stream], self.group, *applied_ids)
         self._applied(stream, events, applied_ids[-1])
 

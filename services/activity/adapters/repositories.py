@@ -1,0 +1,159 @@
+"""Activity state in PostgreSQL: support events and the team directory, inside one transaction.
+
+`unit_of_work` opens the transaction a use case runs in; its repositories read and write
+through that transaction and `publish` queues events in the same one (the outbox).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.activity.adapters.tables import outbox, support_events, team_directory
+from services.activity.domain import SupportRecord, TeamEntry
+from shared.events.activity import SupportRecorded
+from shared.outbox import add_to_outbox
+
+
+def _record(row: Row[Any]) -> SupportRecord:
+    return SupportRecord(
+        event_id=row.event_id,
+        team_id=row.team_id,
+        edition=row.edition,
+        unit_code=row.unit_code,
+        unit_path=tuple(row.unit_path),
+        occurred_on=row.occurred_on,
+        category=row.category,
+        residents_helped=row.residents_helped,
+    )
+
+
+def _entry(row: Row[Any]) -> TeamEntry:
+    return TeamEntry(
+        team_id=row.team_id,
+        edition=row.edition,
+        unit_code=row.unit_code,
+        unit_level=row.unit_level,
+        unit_path=tuple(row.unit_path),
+        status=row.status,
+        version=row.version,
+    )
+
+
+class SupportEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get_many(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, SupportRecord]:
+        if not event_ids:
+            return {}
+        t = support_events
+        rows = await self._session.execute(select(t).where(t.c.event_id.in_(list(event_ids))))
+        return {row.event_id: _record(row) for row in rows}
+
+    async def add_new(self, records: Sequence[SupportRecord]) -> set[uuid.UUID]:
+        if not records:
+            return set()
+        t = support_events
+        # One statement for the whole batch; an id stored meanwhile by another request is
+        # skipped (and reported by the use case), never overwritten.
+        statement = (
+            insert(t)
+            .values(
+                [
+                    {
+                        "event_id": r.event_id,
+                        "team_id": r.team_id,
+                        "edition": r.edition,
+                        "unit_code": r.unit_code,
+                        "unit_path": list(r.unit_path),
+                        "occurred_on": r.occurred_on,
+                        "category": r.category,
+                        "residents_helped": r.residents_helped,
+                    }
+                    for r in records
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.event_id])
+            .returning(t.c.event_id)
+        )
+        return set((await self._session.scalars(statement)).all())
+
+    async def count(self) -> int:
+        value = await self._session.scalar(select(func.count()).select_from(support_events))
+        return int(value or 0)
+
+
+class TeamDirectoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get_many(self, team_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TeamEntry]:
+        if not team_ids:
+            return {}
+        t = team_directory
+        rows = await self._session.execute(select(t).where(t.c.team_id.in_(list(team_ids))))
+        return {row.team_id: _entry(row) for row in rows}
+
+    async def keep_newest(self, entries: Sequence[TeamEntry]) -> int:
+        if not entries:
+            return 0
+        t = team_directory
+        statement = insert(t).values(
+            [
+                {
+                    "team_id": e.team_id,
+                    "edition": e.edition,
+                    "unit_code": e.unit_code,
+                    "unit_level": e.unit_level,
+                    "unit_path": list(e.unit_path),
+                    "status": e.status,
+                    "version": e.version,
+                }
+                for e in entries
+            ]
+        )
+        # Version-guarded: a redelivered or late older state leaves the newer row alone.
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.c.team_id],
+            set_={
+                "edition": statement.excluded.edition,
+                "unit_code": statement.excluded.unit_code,
+                "unit_level": statement.excluded.unit_level,
+                "unit_path": statement.excluded.unit_path,
+                "status": statement.excluded.status,
+                "version": statement.excluded.version,
+                "updated_at": func.now(),
+            },
+            where=t.c.version < statement.excluded.version,
+        )
+        result = await self._session.execute(statement)
+        changed: int = result.rowcount  # type: ignore[attr-defined]
+        return changed
+
+
+class SqlUnitOfWork:
+    """The repositories of one transaction, and the outbox of the same transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.support = SupportEventRepository(session)
+        self.directory = TeamDirectoryRepository(session)
+
+    async def publish(self, events: Sequence[SupportRecorded]) -> None:
+        await add_to_outbox(self.session, outbox, events)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[SqlUnitOfWork]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    async with sessionmaker() as session, session.begin():
+        yield SqlUnitOfWork(session)

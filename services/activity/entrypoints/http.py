@@ -1,0 +1,168 @@
+"""Activity's HTTP API: support events in, one transaction per request, answers per event.
+
+Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
+answer, and the accepted events, their outbox rows and that answer commit together.
+`event_id` stays the natural key: an event sent again under any key (or none) is
+recorded once and answered with `duplicate: true`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.activity import domain, use_cases
+from services.activity.adapters.repositories import SqlUnitOfWork, unit_of_work
+from services.activity.adapters.tables import idempotency_keys
+from services.activity.entrypoints.schemas import (
+    ItemResult,
+    SupportEventBatchIn,
+    SupportEventBatchOut,
+    SupportEventIn,
+    SupportEventOut,
+)
+from shared.http import error_body
+from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
+from shared.settings import Edition, Settings
+
+ERROR_STATUS: dict[type[domain.ActivityError], int] = {
+    domain.UnknownTeamError: 404,
+    domain.TeamDissolvedError: 409,
+    domain.EventIdConflictError: 409,
+    domain.BatchTooLargeError: 413,
+    domain.InvalidSupportEventError: 422,
+    domain.EditionMismatchError: 422,
+}
+
+Write = Callable[[SqlUnitOfWork], Awaitable[tuple[int, BaseModel]]]
+_support_event = TypeAdapter(SupportEventIn)
+
+
+@dataclass(frozen=True)
+class ActivityContext:
+    """What the routes need, built in the lifespan (bootstrap) and kept on app.state."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def write_once(
+        self, request: Request, key: str | None, body: BaseModel, write: Write, **params: Any
+    ) -> Response:
+        """Run a write and store its answer under the key, in one transaction."""
+        path = request.url.path
+        async with unit_of_work(self.sessionmaker) as uow:
+            stored = await run_once(
+                uow.session,
+                idempotency_keys,
+                key=key,
+                method=request.method,
+                path=path,
+                fingerprint=request_fingerprint(request.method, path, body, **params),
+                write=lambda: write(uow),
+            )
+        return stored_response(stored)
+
+
+def activity_context(request: Request) -> ActivityContext:
+    context: ActivityContext = request.app.state.activity
+    return context
+
+
+Context = Annotated[ActivityContext, Depends(activity_context)]
+QueryEdition = Annotated[
+    Edition | None, Query(description="when given, a team of another edition is not known")
+]
+
+
+def install_activity_errors(app: FastAPI) -> None:
+    @app.exception_handler(domain.ActivityError)
+    async def on_activity_error(_: Request, error: domain.ActivityError) -> JSONResponse:
+        body = error_body(error.code, error.message, **error.details)
+        return JSONResponse(jsonable_encoder(body), ERROR_STATUS.get(type(error), 422))
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        404: "the team is not (yet) in activity's team directory",
+        409: "the team is dissolved, or the event_id was used for another event",
+        413: f"more than {domain.MAX_BATCH_SIZE:,} events in one batch",
+        422: "invalid request",
+    }
+    return {status: {"description": meaning[status]} for status in statuses}
+
+
+router = APIRouter(prefix="/v1", tags=["activity"])
+
+
+@router.post(
+    "/support-events",
+    status_code=202,
+    response_model=SupportEventOut,
+    responses=_errors(404, 409, 422),
+)
+async def record_support_event(
+    body: SupportEventIn,
+    request: Request,
+    context: Context,
+    key: IdempotencyKey = None,
+    edition: QueryEdition = None,
+) -> Response:
+    """Record one piece of support work; emits `support.recorded` unless it is a duplicate."""
+    submission = body.submission(edition)
+
+    async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
+        (outcome,) = await use_cases.record_support(
+            uow, [submission], today=use_cases.today_in_vietnam()
+        )
+        record = outcome.unwrap()
+        return 202, SupportEventOut.of(record, duplicate=outcome.status == "duplicate")
+
+    return await context.write_once(request, key, body, write, edition=edition)
+
+
+@router.post(
+    "/support-events:batch",
+    response_model=SupportEventBatchOut,
+    responses=_errors(413, 422),
+)
+async def record_support_batch(
+    body: SupportEventBatchIn,
+    request: Request,
+    context: Context,
+    key: IdempotencyKey = None,
+    edition: QueryEdition = None,
+) -> Response:
+    """Record up to 1,000 events: valid new ones are kept, each item is answered by index."""
+    domain.check_batch_size(len(body.events))
+    results: list[ItemResult | None] = [None] * len(body.events)
+    valid: list[tuple[int, domain.Submission]] = []
+    for index, item in enumerate(body.events):
+        try:
+            valid.append((index, _support_event.validate_python(item).submission(edition)))
+        except ValidationError as error:
+            results[index] = ItemResult.invalid(index, error)
+        except domain.ActivityError as error:
+            results[index] = ItemResult.refused(index, error)
+
+    async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
+        outcomes = await use_cases.record_support(
+            uow, [submission for _, submission in valid], today=use_cases.today_in_vietnam()
+        )
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            results[index] = ItemResult.of(index, outcome)
+        answered = [result for result in results if result is not None]
+        return 200, SupportEventBatchOut(
+            accepted=sum(r.status == "accepted" for r in answered),
+            duplicates=sum(r.status == "duplicate" for r in answered),
+            rejected=sum(r.status == "rejected" for r in answered),
+            results=answered,
+        )
+
+    return await context.write_once(request, key, body, write, edition=edition)

@@ -1,0 +1,154 @@
+"""Activity use cases: record support events and keep the team directory, one transaction each.
+
+Each use case takes an open unit of work; the caller commits it together with anything
+else the request keeps (its Idempotency-Key answer), so an accepted event, its outbox
+row and that answer are never apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Literal, Protocol
+
+from services.activity import domain
+from services.activity.domain import ActivityError, Submission, SupportRecord, TeamEntry
+from shared.events.activity import SupportRecorded
+
+# Vietnam keeps one offset all year: "not in the future" means Vietnamese today.
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+def today_in_vietnam() -> date:
+    return datetime.now(VIETNAM_TIME).date()
+
+
+class SupportEvents(Protocol):
+    async def get_many(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, SupportRecord]:
+        """Stored events among these ids."""
+        ...
+
+    async def add_new(self, records: Sequence[SupportRecord]) -> set[uuid.UUID]:
+        """Store records whose event_id is new; the ids actually stored."""
+        ...
+
+
+class TeamDirectory(Protocol):
+    async def get_many(self, team_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TeamEntry]: ...
+
+    async def keep_newest(self, entries: Sequence[TeamEntry]) -> int:
+        """Store each entry unless a version as new is stored; how many rows changed."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def support(self) -> SupportEvents: ...
+
+    @property
+    def directory(self) -> TeamDirectory: ...
+
+    async def publish(self, events: Sequence[SupportRecorded]) -> None:
+        """Queue events in this transaction (the outbox)."""
+        ...
+
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one submission: stored now, stored before, or refused and why."""
+
+    status: Status
+    event_id: uuid.UUID
+    record: SupportRecord | None = None
+    error: ActivityError | None = None
+
+    def unwrap(self) -> SupportRecord:
+        """The stored record, or raise the error that refused the submission."""
+        if self.error is not None:
+            raise self.error
+        if self.record is None:
+            raise RuntimeError(f"outcome {self.status} of {self.event_id} has no record")
+        return self.record
+
+
+def support_recorded(record: SupportRecord, actor: str | None = None) -> SupportRecorded:
+    # The event carries the support event's own id, so every consumer deduplicates by it.
+    return SupportRecorded.new(
+        edition=record.edition,
+        unit_path=record.unit_path,
+        payload=record.state(),
+        actor=actor,
+        event_id=record.event_id,
+    )
+
+
+async def record_support(
+    uow: UnitOfWork,
+    submissions: Sequence[Submission],
+    *,
+    today: date,
+    actor: str | None = None,
+) -> list[Outcome]:
+    """Store and publish the acceptable new events; one outcome per submission, in order.
+
+    An event_id seen before is a duplicate when its content matches (a retry: stored and
+    published once) and a conflict otherwise. Duplicates are decided before the team is
+    looked at, so a retry still says "duplicate" after its team was dissolved.
+    """
+    stored = await uow.support.get_many({s.event_id for s in submissions})
+    teams = await uow.directory.get_many({s.team_id for s in submissions})
+    outcomes: list[Outcome] = []
+    new: dict[uuid.UUID, SupportRecord] = {}
+    for submission in submissions:
+        earlier = stored.get(submission.event_id) or new.get(submission.event_id)
+        if earlier is not None:
+            outcomes.append(_repeat(submission, earlier))
+            continue
+        try:
+            record = domain.accept(submission, teams.get(submission.team_id), today=today)
+        except ActivityError as error:
+            outcomes.append(Outcome("rejected", submission.event_id, error=error))
+            continue
+        new[record.event_id] = record
+        outcomes.append(Outcome("accepted", record.event_id, record=record))
+
+    added = await uow.support.add_new(list(new.values()))
+    if len(added) < len(new):
+        # Another request stored some of these ids between our read and our insert.
+        raced = await uow.support.get_many(set(new) - added)
+        outcomes = [
+            _settle_race(outcome, submissions[i], raced) for i, outcome in enumerate(outcomes)
+        ]
+    await uow.publish(
+        [support_recorded(new[event_id], actor) for event_id in new if event_id in added]
+    )
+    return outcomes
+
+
+def _repeat(submission: Submission, earlier: SupportRecord) -> Outcome:
+    if earlier.same_content(submission):
+        return Outcome("duplicate", earlier.event_id, record=earlier)
+    error = domain.EventIdConflictError(
+        f"event_id {submission.event_id} was already recorded with other content; "
+        "give a new event_id to record another event",
+        event_id=str(submission.event_id),
+    )
+    return Outcome("rejected", submission.event_id, error=error)
+
+
+def _settle_race(
+    outcome: Outcome, submission: Submission, raced: Mapping[uuid.UUID, SupportRecord]
+) -> Outcome:
+    if outcome.status != "rejected" and outcome.event_id in raced:
+        return _repeat(submission, raced[outcome.event_id])
+    return outcome
+
+
+async def update_directory(uow: UnitOfWork, entries: Sequence[TeamEntry]) -> int:
+    """Keep the newest state of each team; older or repeated versions change nothing."""
+    return await uow.directory.keep_newest(domain.newest_per_team(entries))
