@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from cdtt.check import app as check_app
 from cdtt.demo import app as demo_app
 from cdtt.simulate import app as simulate_app
 from cdtt.up import app as up_app
 from services.activity.cli import activity_app
+from services.aggregator.cli import aggregator_app
 from services.registry.cli import registry_app, units_app
 from shared.db import engine_scope
 from shared.logging import configure_logging
@@ -21,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(units_app, name="units")
 app.add_typer(registry_app, name="registry")
 app.add_typer(activity_app, name="activity")
+app.add_typer(aggregator_app, name="aggregator")
+app.add_typer(check_app)
 app.add_typer(up_app)
 app.add_typer(demo_app)
 app.add_typer(simulate_app)

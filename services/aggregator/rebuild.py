@@ -1,0 +1,244 @@
+"""Recompute every projection from the streams' beginning into shadow tables, then swap them in.
+
+The live figures keep being served and updated while the shadow copy is built (schema
+`aggregator_rebuild`, the same tables through SQLAlchemy's schema_translate_map, the
+same `apply_batch`). The swap is one transaction: it takes the swap lock exclusively
+(live batches hold it shared, so none is half-way and none can start), applies the
+entries added since the catch-up, then moves the live tables out and the shadow tables
+in. Events the live consumer applies after the swap are in the shadow inbox already
+if the rebuild read them, so they are skipped, not counted twice.
+
+A stream that lost entries (trimmed, or Redis lost it) would rebuild figures without
+their events: before swapping, every event in the live inbox must have been found on
+the streams, else the rebuild refuses (the producers' outbox replay brings them back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.aggregator.adapters.store import SWAP_LOCK_KEY, SqlProjectionStore
+from services.aggregator.adapters.tables import REBUILT_TABLES, metadata
+from services.aggregator.domain import COUNTERS, FigureKey
+from services.aggregator.use_cases import apply_batch
+from shared.events import Event, PoisonEntryError, decode_entry
+from shared.streams import STREAMS, stream_key
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMA: Final = "aggregator"
+SHADOW_SCHEMA: Final = "aggregator_rebuild"
+RETIRED_SCHEMA: Final = "aggregator_retired"
+# Held for the whole rebuild (session lock): two rebuilds never share the shadow schema.
+REBUILD_LOCK_KEY: Final = 0x6364_7474_0B00
+
+
+class RebuildRefusedError(RuntimeError):
+    """A rebuild that would serve wrong figures, or could not start."""
+
+
+@dataclass
+class StreamProgress:
+    stream: str
+    after: str = "-"  # XRANGE start: "-" then "(<last id read>"
+    read: int = 0
+    undecodable: int = 0
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: dict[str, int]
+    undecodable: dict[str, int]
+    changed_keys: int
+    seconds: float
+
+
+Progress = Callable[[str, int], None]
+
+
+async def _missing_events(conn: AsyncConnection) -> int:
+    """Events the live projections hold that the rebuild did not find on the streams."""
+    count = await conn.scalar(
+        text(
+            f"SELECT count(*) FROM {LIVE_SCHEMA}.processed_events live "  # noqa: S608 - our names
+            f"WHERE NOT EXISTS (SELECT 1 FROM {SHADOW_SCHEMA}.processed_events rebuilt "
+            "WHERE rebuilt.event_id = live.event_id)"
+        )
+    )
+    return int(count or 0)
+
+
+async def _read_batch(redis: Redis, key: str, progress: StreamProgress, count: int) -> list[Event]:
+    entries: list[Any] = await redis.xrange(key, min=progress.after, max="+", count=count) or []
+    events = []
+    for _entry_id, fields in entries:
+        try:
+            events.append(decode_entry(fields))
+        except PoisonEntryError:
+            # The live consumer dead-letters these; they have no effect either way.
+            progress.undecodable += 1
+    if entries:
+        last: Any = entries[-1][0]
+        progress.after = "(" + (last.decode() if isinstance(last, bytes) else last)
+        progress.read += len(entries)
+    return events
+
+
+async def _shadow(conn: AsyncConnection) -> SqlProjectionStore:
+    shadow = await conn.execution_options(schema_translate_map={LIVE_SCHEMA: SHADOW_SCHEMA})
+    return SqlProjectionStore(shadow, live_channel=None)
+
+
+async def _drain(
+    conn: AsyncConnection,
+    redis: Redis,
+    namespace: str,
+    progress: StreamProgress,
+    batch_size: int,
+    on_progress: Progress | None,
+    *,
+    commit_each: bool,
+) -> None:
+    """Apply the stream from `progress.after` to its current end into the shadow tables."""
+    key = stream_key(progress.stream, namespace)
+    while True:
+        read_before = progress.read
+        events = await _read_batch(redis, key, progress, batch_size)
+        if progress.read == read_before:
+            return
+        if events:
+            await apply_batch(await _shadow(conn), progress.stream, events)
+            if commit_each:
+                await conn.commit()
+        if on_progress:
+            on_progress(progress.stream, progress.read)
+
+
+async def _prepare_shadow(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"DROP SCHEMA IF EXISTS {SHADOW_SCHEMA} CASCADE"))
+    await conn.execute(text(f"CREATE SCHEMA {SHADOW_SCHEMA}"))
+    shadow = await conn.execution_options(schema_translate_map={LIVE_SCHEMA: SHADOW_SCHEMA})
+    await shadow.run_sync(metadata.create_all)
+    await conn.commit()
+
+
+async def _changed_keys(conn: AsyncConnection) -> list[FigureKey]:
+    """Figures rows that differ between the live and the rebuilt tables."""
+    old = ", ".join(f"o.{c}" for c in COUNTERS)
+    new = ", ".join(f"n.{c}" for c in COUNTERS)
+    rows = await conn.execute(
+        text(
+            f"SELECT coalesce(n.edition, o.edition) AS edition, coalesce(n.code, o.code) AS code "  # noqa: S608 - our names
+            f"FROM {LIVE_SCHEMA}.figures o FULL JOIN {SHADOW_SCHEMA}.figures n "
+            f"ON n.edition = o.edition AND n.code = o.code "
+            f"WHERE ROW({old}) IS DISTINCT FROM ROW({new})"
+        )
+    )
+    return [FigureKey(r.edition, r.code) for r in rows]
+
+
+async def _swap(conn: AsyncConnection) -> None:
+    tables = ", ".join(f"{LIVE_SCHEMA}.{t}" for t in REBUILT_TABLES)
+    # All at once, in one order: a reader never holds one table while waiting for another.
+    await conn.execute(text(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
+    await conn.execute(text(f"DROP SCHEMA IF EXISTS {RETIRED_SCHEMA} CASCADE"))
+    await conn.execute(text(f"CREATE SCHEMA {RETIRED_SCHEMA}"))
+    for table in REBUILT_TABLES:
+        await conn.execute(text(f"ALTER TABLE {LIVE_SCHEMA}.{table} SET SCHEMA {RETIRED_SCHEMA}"))
+        await conn.execute(text(f"ALTER TABLE {SHADOW_SCHEMA}.{table} SET SCHEMA {LIVE_SCHEMA}"))
+    await conn.execute(text(f"DROP SCHEMA {RETIRED_SCHEMA} CASCADE"))
+    await conn.execute(text(f"DROP SCHEMA {SHADOW_SCHEMA}"))
+
+
+async def rebuild(
+    engine: AsyncEngine,
+    redis: Redis,
+    namespace: str = "",
+    *,
+    batch_size: int = 2_000,
+    accept_missing: bool = False,
+    on_progress: Progress | None = None,
+) -> RebuildReport:
+    """Rebuild every projection from the streams and swap it in; see the module docstring."""
+    started = time.monotonic()
+    progress = [StreamProgress(stream) for stream in STREAMS]
+    async with engine.connect() as session:
+        held = await session.scalar(text(f"SELECT pg_try_advisory_lock({REBUILD_LOCK_KEY})"))
+        await session.commit()
+        if not held:
+            raise RebuildRefusedError("another rebuild is running")
+        try:
+            changed = await _rebuild_and_swap(
+                session, redis, namespace, progress, batch_size, on_progress, accept_missing
+            )
+        finally:
+            # On a broken connection the server has released the lock already.
+            with contextlib.suppress(Exception):
+                await session.rollback()
+                await session.execute(text(f"SELECT pg_advisory_unlock({REBUILD_LOCK_KEY})"))
+                await session.commit()
+    return RebuildReport(
+        events={p.stream: p.read for p in progress},
+        undecodable={p.stream: p.undecodable for p in progress},
+        changed_keys=len(changed),
+        seconds=time.monotonic() - started,
+    )
+
+
+async def _rebuild_and_swap(
+    session: AsyncConnection,
+    redis: Redis,
+    namespace: str,
+    progress: list[StreamProgress],
+    batch_size: int,
+    on_progress: Progress | None,
+    accept_missing: bool,
+) -> list[FigureKey]:
+    await _prepare_shadow(session)
+    for stream_progress in progress:
+        await _drain(
+            session, redis, namespace, stream_progress, batch_size, on_progress, commit_each=True
+        )
+    missing = await _missing_events(session)
+    if missing and not accept_missing:
+        await session.execute(text(f"DROP SCHEMA {SHADOW_SCHEMA} CASCADE"))
+        await session.commit()
+        raise RebuildRefusedError(
+            f"{missing} events in the live figures are no longer on the streams (trimmed or "
+            "lost): the rebuilt figures would miss them. Replay the producers' outboxes "
+            "(`cdtt registry replay`, `cdtt activity replay`) and rebuild again, or pass "
+            "--accept-missing to drop those events from the figures."
+        )
+    # The swap: no live batch runs while the last entries are applied and the tables move.
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({SWAP_LOCK_KEY})"))
+    for stream_progress in progress:
+        await _drain(
+            session, redis, namespace, stream_progress, batch_size, on_progress, commit_each=False
+        )
+    changed = await _changed_keys(session)
+    await _swap(session)
+    # Live subscribers hear of every unit whose figures the rebuild corrected.
+    await SqlProjectionStore(session).announce(changed)
+    await session.commit()
+    return changed
+
+
+def describe(report: RebuildReport) -> Sequence[str]:
+    lines = [f"{stream}: {count} entries" for stream, count in report.events.items()]
+    lines += [
+        f"{stream}: {n} undecodable (skipped)" for stream, n in report.undecodable.items() if n
+    ]
+    lines.append(
+        f"swapped in after {report.seconds:.1f}s; figures of {report.changed_keys} "
+        "units/nations differed from the live ones"
+    )
+    return lines
