@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any
 
@@ -98,3 +99,8 @@ def support_body(team_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
         "residents_helped": 12,
     }
     return body | overrides
+
+
+async def equals(value: Awaitable[Any], expected: Any) -> bool:
+    """A wait_until probe: the awaited value equals `expected`."""
+    return bool(await value == expected)

@@ -18,6 +18,7 @@ from shared.settings import Settings
 from shared.streams import ACTIVITY_EVENTS, stream_key
 from tests.integration.activity.harness import (
     directory_version,
+    equals,
     outbox_count,
     publish,
     registered_team,
@@ -130,7 +131,7 @@ async def test_a_dissolved_team_is_409(
     team = await registered_team(redis, settings, app)
     dissolved = team.model_copy(update={"status": "dissolved", "version": 2})
     await publish(redis, settings, team_event(dissolved))
-    await wait_until(lambda: _equals(directory_version(app, team.team_id), 2))
+    await wait_until(lambda: equals(directory_version(app, team.team_id), 2))
 
     response = await client.post(SINGLE, json=support_body(team.team_id))
 
@@ -263,7 +264,7 @@ async def test_a_mixed_batch_keeps_exactly_the_valid_new_events(
     await publish(
         redis, settings, team_event(gone.model_copy(update={"status": "dissolved", "version": 2}))
     )
-    await wait_until(lambda: _equals(directory_version(app, gone.team_id), 2))
+    await wait_until(lambda: equals(directory_version(app, gone.team_id), 2))
     earlier = support_body(team.team_id)
     assert (await client.post(SINGLE, json=earlier)).status_code == 202
     new_one, new_two = support_body(team.team_id), support_body(team.team_id, category="other")
@@ -374,7 +375,3 @@ async def test_health_readiness_and_docs(app: FastAPI, client: httpx.AsyncClient
     stopped = await client.get("/readyz")
     assert stopped.status_code == 503
     assert stopped.json()["checks"]["team_directory_consumer"] is False
-
-
-async def _equals(value: Any, expected: Any) -> bool:
-    return bool(await value == expected)
