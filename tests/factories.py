@@ -51,20 +51,23 @@ def make_members(n: int, *, leader: bool = True, **overrides: Any) -> list[dict[
 
 
 def team_body(
-    unit_code: str = LEGACY_COMMUNE, members: int = 3, **overrides: Any
+    unit_code: Any = LEGACY_COMMUNE, members: Any = 3, **overrides: Any
 ) -> dict[str, Any]:
-    """A POST /v1/teams body for a unit (legacy edition by default) with `members` members."""
+    """A POST /v1/teams body for a unit (legacy edition by default).
+
+    `members` is a count (the first one the leader) or the members list itself, as sent.
+    """
     body: dict[str, Any] = {
         "unit_code": unit_code,
         "name": f"Tổ công nghệ số cộng đồng {next(_serial)}",
         "established_on": "2022-03-15",
-        "members": make_members(members),
+        "members": make_members(members) if isinstance(members, int) else members,
         "edition": "legacy",
     }
     return body | overrides
 
 
-def village_body(parent_code: str = LEGACY_COMMUNE, **overrides: Any) -> dict[str, Any]:
+def village_body(parent_code: Any = LEGACY_COMMUNE, **overrides: Any) -> dict[str, Any]:
     """A POST /v1/units body: a village under a commune (legacy edition by default)."""
     body: dict[str, Any] = {
         "parent_code": parent_code,

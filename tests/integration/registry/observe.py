@@ -26,7 +26,7 @@ async def outbox_types(engine: AsyncEngine) -> dict[str, int]:
 
 async def stream_envelopes(redis: Redis, settings: Settings) -> list[dict[str, Any]]:
     """The registry stream as a plain client reads it: one JSON `envelope` field per entry."""
-    entries = await redis.xrange(stream_key(REGISTRY_EVENTS, settings.stream_namespace))
+    entries: Any = await redis.xrange(stream_key(REGISTRY_EVENTS, settings.stream_namespace))
     return [json.loads(fields[b"envelope"]) for _, fields in entries]
 
 

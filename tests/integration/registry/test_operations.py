@@ -1,0 +1,96 @@
+"""The registry as operators see it: health, readiness (database, Redis, relay), docs, schema."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import httpx
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from fastapi import FastAPI
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry.adapters.tables import metadata
+from services.registry.bootstrap import RegistryRuntime
+from shared.migrations import migrate_service
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "ready": True,
+        "checks": {"database": True, "redis": True, "relay": True},
+    }
+
+
+async def test_not_ready_once_the_relay_has_stopped(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    runtime: RegistryRuntime = app.state.runtime
+    await runtime.relay.stop()
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": True, "redis": True, "relay": False}
+
+
+async def test_docs_list_every_registry_endpoint(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {
+        ("get", "/v1/units/{code}"),
+        ("get", "/v1/units"),
+        ("post", "/v1/units"),
+        ("post", "/v1/teams"),
+        ("get", "/v1/teams/{team_id}"),
+        ("get", "/v1/teams"),
+        ("post", "/v1/teams/{team_id}/members"),
+        ("delete", "/v1/teams/{team_id}/members/{member_id}"),
+        ("post", "/v1/teams/{team_id}/dissolve"),
+    } <= {(method, path) for path, item in paths.items() for method in item}
+    post_teams = paths["/v1/teams"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in post_teams["parameters"]}
+    assert {"201", "409", "422"} <= set(post_teams["responses"])
+
+
+def _schema_differences(conn: Connection) -> list[object]:
+    context = MigrationContext.configure(
+        conn,
+        opts={
+            "include_schemas": True,
+            "include_name": lambda name, kind, _: kind != "schema" or name == "registry",
+            "version_table_schema": "registry",
+        },
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names(schema="registry"))
+
+
+def _downgrade(conn: Connection, revision: str) -> None:
+    config = Config()
+    location = importlib.resources.files("services.registry") / "migrations"
+    config.set_main_option("script_location", str(location))
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)
+
+
+async def test_migrations_build_exactly_the_tables_and_go_down_and_up(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_schema_differences) == []
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, "0001")
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_tables) == {"outbox", "alembic_version"}
+    await migrate_service(engine, "registry")
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_schema_differences) == []
