@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -261,6 +262,16 @@ async def _send_batch(api: Api, batch: Sequence[dict[str, Any]]) -> list[dict[st
     return results
 
 
+def interleaved(villages: Iterable[VillageWrite]) -> list[VillageWrite]:
+    """One village of each commune in turn: the registry numbers villages under a lock on
+    their commune, so requests in flight together should name different communes."""
+    by_commune: dict[str, list[VillageWrite]] = {}
+    for village in villages:
+        by_commune.setdefault(village.parent_code, []).append(village)
+    rounds = itertools.zip_longest(*by_commune.values())
+    return [village for round_ in rounds for village in round_ if village is not None]
+
+
 async def _each[T, R](
     items: Sequence[T], work: Callable[[T], Awaitable[R]], advance: Callable[[int], None]
 ) -> list[R]:
@@ -338,7 +349,7 @@ async def replay(
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            villages = [village for plan in plans for village in plan.villages]
+            villages = interleaved(village for plan in plans for village in plan.villages)
             task = progress.add_task("villages registered", total=len(villages))
             await _each(
                 villages,
