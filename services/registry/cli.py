@@ -146,8 +146,8 @@ async def _load(
 
             report = await load_units(engine, edition, selected, advance)
         console.print(
-            f"edition {edition}: {report.units:,} units in {report.provinces} provinces, "
-            f"{report.new_units:,} new (one unit.registered each), "
+            f"edition {edition}: {report.units:,} units in {report.provinces} provinces; "
+            f"{report.new_units:,} new, each with its unit.registered event; "
             f"{report.units - report.new_units:,} already registered; {report.seconds:.1f} s"
         )
         if publish:
