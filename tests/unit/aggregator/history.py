@@ -1,0 +1,181 @@
+"""A simulated registry and activity history: its event log and its figures by definition.
+
+Used by the property test (hypothesis draws the history) and by the integration tests
+(a seeded random history) to compare what the projections make of the log, delivered
+in any order, with a recount from the final state.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from services.aggregator.domain import (
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    ancestor_keys,
+    month_of,
+    scope_keys,
+)
+from shared.envelope import Level, UnitPath
+from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.events.activity import CATEGORIES, Category
+from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
+
+Shape = list[list[list[int]]]
+Operation = tuple[str, int, int, Category, date]
+OPERATIONS = ("create", "members", "dissolve", "support")
+
+
+@dataclass
+class Team:
+    team_id: uuid.UUID
+    path: UnitPath
+    level: Level
+    members: int
+    version: int = 1
+    active: bool = True
+
+
+@dataclass
+class World:
+    """The producers' state after the history, and the log of events it emitted."""
+
+    units: list[tuple[UnitPath, Level]] = field(default_factory=list)
+    teams: list[Team] = field(default_factory=list)
+    support: list[tuple[UnitPath, Category, date, int]] = field(default_factory=list)
+    log: list[Event] = field(default_factory=list)
+
+
+def build_tree(shape: Shape) -> list[tuple[UnitPath, Level]]:
+    """Units of the legacy edition: shape[p][d][c] = number of villages of that commune."""
+    units: list[tuple[UnitPath, Level]] = []
+    for p, districts in enumerate(shape):
+        province = (f"{p + 1:02d}",)
+        units.append((province, "province"))
+        for d, communes in enumerate(districts):
+            district = (*province, f"{p + 1}{d:02d}")
+            units.append((district, "district"))
+            for c, villages in enumerate(communes):
+                commune = (*district, f"{p + 1}{d:02d}{c:02d}")
+                units.append((commune, "commune"))
+                units.extend(
+                    ((*commune, f"{commune[-1]}-{v:03d}"), "village") for v in range(villages)
+                )
+    return units
+
+
+def simulate(
+    shape: list[list[list[int]]], ops: list[tuple[str, int, int, Category, date]]
+) -> World:
+    """Run the history as the registry and activity would, rules included."""
+    world = World(units=build_tree(shape))
+    world.log.extend(unit_registered(path, level) for path, level in world.units)
+    for op, pick, amount, category, day in ops:
+        if op == "create":
+            path, level = world.units[pick % len(world.units)]
+            if any(t.active and t.path == path for t in world.teams):
+                continue  # one active team per unit: the registry answers 409
+            team = Team(uuid.uuid4(), path, level, amount)
+            world.teams.append(team)
+            world.log.append(
+                team_event(TeamCreated, team.team_id, path, level, version=1, member_count=amount)
+            )
+            continue
+        if not world.teams:
+            continue
+        team = world.teams[pick % len(world.teams)]
+        if not team.active:
+            continue  # a dissolved team changes no more and records no support
+        if op == "support":
+            world.support.append((team.path, category, day, amount))
+            world.log.append(
+                support_recorded(
+                    team.team_id, team.path, residents=amount, category=category, day=day
+                )
+            )
+            continue
+        team.version += 1
+        kind = TeamDissolved if op == "dissolve" else TeamMembersChanged
+        team.active = op != "dissolve"
+        team.members = amount if op == "members" else team.members
+        world.log.append(
+            team_event(
+                kind,
+                team.team_id,
+                team.path,
+                team.level,
+                version=team.version,
+                member_count=team.members,
+            )
+        )
+    return world
+
+
+Recount = tuple[
+    dict[FigureKey, FigureDelta],
+    dict[SupportKey, SupportDelta],
+    dict[SupportKey, SupportDelta],
+    set[FigureKey],
+]
+
+
+def recount(world: World) -> Recount:
+    """The figures by their definitions, straight from the final state."""
+    figures: dict[FigureKey, FigureDelta] = {}
+    by_category: dict[SupportKey, SupportDelta] = {}
+    by_month: dict[SupportKey, SupportDelta] = {}
+
+    def add(key: FigureKey, **counts: int) -> None:
+        row = figures.setdefault(key, FigureDelta())
+        for name, value in counts.items():
+            setattr(row, name, getattr(row, name) + value)
+
+    for path, level in world.units:
+        for key in ancestor_keys("legacy", path):
+            add(key, **{f"total_{level}": 1})
+    for team in world.teams:
+        if not team.active:
+            continue
+        for key in scope_keys("legacy", team.path):
+            add(key, teams=1, members=team.members)
+        add(FigureKey("legacy", team.path[-1]), direct_teams=1)
+        for key in ancestor_keys("legacy", team.path):
+            add(key, **{f"covered_{team.level}": 1})
+    for path, category, day, residents in world.support:
+        for key in scope_keys("legacy", path):
+            add(key, support_events=1, support_residents=residents)
+            one = SupportDelta(1, residents)
+            by_category.setdefault(SupportKey(key.edition, key.code, category), SupportDelta()).add(
+                one
+            )
+            by_month.setdefault(
+                SupportKey(key.edition, key.code, month_of(day)), SupportDelta()
+            ).add(one)
+    nonzero_figures = {k: v for k, v in figures.items() if not v.is_zero()}
+    units = {FigureKey("legacy", path[-1]) for path, _ in world.units}
+    return nonzero_figures, by_category, by_month, units
+
+
+def random_history(seed: int, *, provinces: int = 3, operations: int = 400) -> World:
+    """A history drawn from a seeded generator (the integration tests' larger logs)."""
+    rng = random.Random(seed)
+    shape = [
+        [[rng.randint(0, 4) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, 3))]
+        for _ in range(provinces)
+    ]
+    ops: list[Operation] = [
+        (
+            rng.choice(OPERATIONS),
+            rng.randint(0, 10_000),
+            rng.randint(1, 6),
+            rng.choice(CATEGORIES),
+            date(2023, 1, 1) + timedelta(days=rng.randint(0, 700)),
+        )
+        for _ in range(operations)
+    ]
+    return simulate(shape, ops)
