@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,22 +20,29 @@ from services.registry.entrypoints.http import RegistryContext, install_registry
 from shared.db import database_reachable, engine_scope, make_sessionmaker
 from shared.http import create_service_app
 from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
-from shared.outbox import OutboxRelay
+from shared.metrics import outbox_backlog as outbox_backlog_rows
+from shared.outbox import OutboxRelay, outbox_backlog
 from shared.settings import Settings, libpq_url
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_SECONDS = 15.0
 PURGE_EVERY_SECONDS = 3600.0
 
 
-async def _purge_keys_forever(runtime: RegistryRuntime) -> None:
-    """Forget Idempotency-Keys past their retention, once an hour."""
+async def _housekeeping(runtime: RegistryRuntime) -> None:
+    """Every 15 s the outbox backlog gauge; every hour, forget expired Idempotency-Keys."""
+    last_purge = -PURGE_EVERY_SECONDS
     while True:
         try:
-            await purge_idempotency_keys(runtime.engine, idempotency_keys, DEFAULT_RETENTION)
+            backlog = await outbox_backlog(runtime.engine, outbox)
+            outbox_backlog_rows.labels("registry").set(backlog)
+            if time.monotonic() - last_purge >= PURGE_EVERY_SECONDS:
+                await purge_idempotency_keys(runtime.engine, idempotency_keys, DEFAULT_RETENTION)
+                last_purge = time.monotonic()
         except Exception:
-            log.warning("purging idempotency keys failed; next try in an hour", exc_info=True)
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
+            log.warning("registry housekeeping failed; trying again shortly", exc_info=True)
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -68,13 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.registry = RegistryContext(config, make_sessionmaker(engine))
             app.state.runtime = runtime = RegistryRuntime(engine, redis, relay)
             relay.start()
-            purge = asyncio.create_task(_purge_keys_forever(runtime), name="purge-idempotency")
+            chores = asyncio.create_task(_housekeeping(runtime), name="registry-housekeeping")
             try:
                 yield
             finally:
-                purge.cancel()
+                chores.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await purge
+                    await chores
                 await relay.stop()
                 await redis.aclose()
 

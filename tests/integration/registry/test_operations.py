@@ -15,8 +15,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import metadata
-from services.registry.bootstrap import RegistryRuntime
+from services.registry.bootstrap import RegistryRuntime, create_app
+from services.registry.cli import LoadReport
+from shared.metrics import REGISTRY
+from shared.metrics import outbox_backlog as outbox_backlog_rows
 from shared.migrations import migrate_service
+from shared.settings import Settings
+from tests.waiting import wait_until
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -37,6 +42,25 @@ async def test_not_ready_once_the_relay_has_stopped(
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": True, "redis": True, "relay": False}
+
+
+async def test_the_outbox_backlog_gauge_is_kept(
+    settings: Settings, legacy_yen_bai: LoadReport
+) -> None:
+    gauge = outbox_backlog_rows.labels("registry")
+    gauge.set(-1)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+
+        async def measured() -> bool:
+            value = REGISTRY.get_sample_value("cdtt_outbox_backlog_rows", {"service": "registry"})
+            return value is not None and value >= 0
+
+        await wait_until(measured, timeout=5, message="backlog measured at startup")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            metrics = (await client.get("/metrics")).text
+    assert 'cdtt_outbox_backlog_rows{service="registry"}' in metrics
 
 
 async def test_docs_list_every_registry_endpoint(client: httpx.AsyncClient) -> None:
