@@ -59,6 +59,10 @@ class Subscription:
             return False
         return True
 
+    def pending(self) -> int:
+        """Updates waiting to be sent to this subscriber."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         self.closed = True
         with contextlib.suppress(asyncio.QueueFull):
