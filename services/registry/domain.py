@@ -169,11 +169,16 @@ def village_code(commune_code: str, number: int) -> str:
 
 
 def village_number(commune_code: str, code: str) -> int | None:
-    """The n of `<commune>-<n>`, or None when `code` is not a village code of that commune."""
+    """The n of `<commune>-<NNN>`, or None when `code` is not a village code of that commune.
+
+    Only the canonical spelling counts (`-001`, never `-0001`), so one number is one code.
+    """
     prefix = f"{commune_code}-"
-    if not code.startswith(prefix) or not _VILLAGE_NUMBER.fullmatch(code[len(prefix) :]):
+    digits = code.removeprefix(prefix)
+    if not code.startswith(prefix) or not _VILLAGE_NUMBER.fullmatch(digits):
         return None
-    return int(code[len(prefix) :])
+    number = int(digits)
+    return number if village_code(commune_code, number) == code and number > 0 else None
 
 
 def next_village_code(commune_code: str, existing_codes: Iterable[str]) -> str:
@@ -203,7 +208,7 @@ def new_village(
     elif village_number(parent.code, code) is None:
         raise InvalidUnitCodeError(
             f"a village code under commune {parent.code} reads {parent.code}-NNN "
-            f"(3 to 6 digits); got {code!r}",
+            f"(001 to 999999, no extra zeros); got {code!r}",
             unit_code=code,
         )
     elif code in existing:

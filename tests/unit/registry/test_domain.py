@@ -74,10 +74,25 @@ class TestVillages:
             domain.new_village(
                 make_unit(), name="Thôn A", kind=None, code="04270-001", existing_codes=[]
             )
+
+    @pytest.mark.parametrize("suffix", ["1", "0001", "000", "12a", "1234567", ""])
+    def test_a_given_code_is_spelled_canonically(self, suffix: str) -> None:
         with pytest.raises(domain.InvalidUnitCodeError):
             domain.new_village(
-                make_unit(), name="Thôn A", kind=None, code=f"{LEGACY_COMMUNE}-1", existing_codes=[]
+                make_unit(),
+                name="Thôn A",
+                kind=None,
+                code=f"{LEGACY_COMMUNE}-{suffix}",
+                existing_codes=[],
             )
+
+    @pytest.mark.parametrize("suffix", ["001", "999", "1000", "999999"])
+    def test_canonical_codes_are_accepted(self, suffix: str) -> None:
+        code = f"{LEGACY_COMMUNE}-{suffix}"
+        village = domain.new_village(
+            make_unit(), name="Thôn A", kind=None, code=code, existing_codes=[]
+        )
+        assert village.code == code
 
     def test_a_taken_code_is_refused(self) -> None:
         code = f"{LEGACY_COMMUNE}-004"
