@@ -48,6 +48,7 @@
         village: "Thôn, tổ dân phố",
       },
       level_short: { province: "Tỉnh", district: "Huyện", commune: "Xã", village: "Thôn" },
+      level_one: { province: "Tỉnh, thành phố", district: "Quận, huyện", commune: "Xã, phường", village: "Thôn, tổ dân phố" },
       category_name: {
         vneid: "Định danh điện tử VNeID",
         public_services: "Dịch vụ công trực tuyến",
@@ -103,6 +104,7 @@
         village: "Villages",
       },
       level_short: { province: "Provinces", district: "Districts", commune: "Communes", village: "Villages" },
+      level_one: { province: "Province", district: "District", commune: "Commune", village: "Village" },
       category_name: {
         vneid: "VNeID electronic ID",
         public_services: "Online public services",
@@ -116,7 +118,7 @@
   };
   const LEVELS = ["province", "district", "commune", "village"];
   const CATEGORIES = Object.keys(TEXT.vi.category_name);
-  const RECONNECT_MS = [250, 500, 1000, 2000, 4000];
+  const RECONNECT_MS = [250, 500, 1000, 2000];
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
@@ -301,7 +303,7 @@
       key, `${c.covered}/${c.total}`);
   }
 
-  function render(view) {
+  function render(view, freshness) {
     const viewKey = `${state.edition}:${state.unit}`;
     if (!state.view || state.view.key !== viewKey) state.shown = new Map();
     state.fresh = new Map();
@@ -316,7 +318,8 @@
     renderHeadline(unit);
     renderTable(unit, view.rows);
     renderSupport(unit);
-    renderFreshness(unit.as_of, unit.lag_ms);
+    const fresh = freshness ?? unit;
+    renderFreshness(fresh.as_of, fresh.lag_ms);
     state.shown = state.fresh;
   }
 
@@ -376,7 +379,7 @@
     $("unit-name").textContent = nameOf(unit);
     $("unit-level").textContent = isNational(unit)
       ? `${t("level").national} · ${t(`edition_${state.edition}`)}`
-      : `${t("level")[unit.level] ?? unit.level} · ${unit.code}`;
+      : `${t("level_one")[unit.level] ?? unit.level} · ${unit.code}`;
     const figures = $("headline");
     figures.replaceChildren();
     const figure = (label, value, key, extra) => {
@@ -448,12 +451,19 @@
     const [sortKey, sortDir] = state.sort.startsWith("-") ? [state.sort.slice(1), "descending"] : [state.sort, "ascending"];
     for (const column of columns) {
       const active = column.key === sortKey;
-      const next = active && sortDir === "ascending" ? `-${column.key}` : column.key === "name" ? "name" : active ? "name" : `-${column.key}`;
+      // Names sort A→Z first, figures largest first; a second press reverses.
+      const firstDescending = column.key !== "name";
+      const descendingNext = active ? sortDir === "ascending" : firstDescending;
+      const next = descendingNext ? `-${column.key}` : column.key;
       const button = el("button", {
         type: "button", class: "sort", "data-focus-key": `sort:${column.key}`,
         title: t("sort_by", { column: column.label }),
       }, column.label, el("span", { class: "arrow", "aria-hidden": "true" }, active ? (sortDir === "ascending" ? "▲" : "▼") : "↕"));
-      button.addEventListener("click", () => navigate({ sort: next }, false));
+      button.addEventListener("click", () => {
+        state.sort = next;
+        history.replaceState(null, "", pageUrl({}));
+        render(state.view); // sorting needs no fetch
+      });
       head.append(el("th", { scope: "col", class: column.key === "name" ? "name" : "num", "aria-sort": active ? sortDir : null }, button));
     }
 
@@ -587,12 +597,10 @@
     const source = new EventSource(api("/v1/live"));
     state.source = source;
     source.onopen = () => {
-      const wasDown = $("live").dataset.state === "lost";
       state.attempts = 0;
       setLive("live");
-      if (wasDown) refresh(); // catch up on whatever changed while we were away
+      refresh(); // whatever changed before this stream began (or while it was down) is fetched
     };
-    source.onmessage = (event) => onLive(event.data);
     source.addEventListener("coverage", (event) => onLive(event.data));
     source.onerror = () => {
       if (state.source !== source) return;
@@ -605,26 +613,47 @@
   }
 
   function onLive(data) {
-    let change = {};
+    let change;
     try {
       change = JSON.parse(data);
     } catch {
       return;
     }
-    if (change.edition && state.edition && change.edition !== state.edition) return;
-    const path = change.unit_path ?? change.path ?? change.codes;
-    if (state.unit && Array.isArray(path) && !path.includes(state.unit)) return;
-    refresh();
+    if (change.edition !== state.edition) return;
+    // `codes` are the units whose figures moved (each with its ancestors and the nation, ""):
+    // a view whose unit is not among them has nothing new to show.
+    const codes = change.codes ?? [];
+    if (!codes.includes(state.unit)) return;
+    if (state.loading || !state.view || state.view.key !== `${state.edition}:${state.unit}`) {
+      refresh(); // a fetch in flight may predate this change: it runs once more afterwards
+      return;
+    }
+    applyChange(change);
+  }
+
+  // The event carries the changed units' new figures: update the view without a fetch.
+  function applyChange(change) {
+    const byCode = new Map((change.units ?? []).map((unit) => [unit.code ?? "", unit]));
+    const unit = byCode.get(state.unit) ?? state.view.unit;
+    const rows = state.view.rows.map((row) => byCode.get(row.code) ?? row);
+    const known = new Set(rows.map((row) => row.code));
+    for (const candidate of byCode.values()) {
+      if (candidate.code && !known.has(candidate.code) && isChildInView(candidate)) rows.push(candidate);
+    }
+    rows.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+    render({ unit, rows }, change);
+  }
+
+  function isChildInView(unit) {
+    const path = unit.path ?? [];
+    return state.unit ? path[path.length - 2] === state.unit : path.length === 1;
   }
 
   // ---- page chrome ----------------------------------------------------------------------------
 
   function translatePage() {
     document.documentElement.lang = state.lang;
-    for (const node of document.querySelectorAll("[data-i18n]")) {
-      const key = node.dataset.i18n;
-      if (state.source || !["connecting"].includes(key)) node.textContent = t(key);
-    }
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
     const lang = $("lang");
     lang.textContent = t("lang_other");
