@@ -32,7 +32,7 @@ async def apply_from_stream(
         crash_point("aggregator.before_commit")
     crash_point("aggregator.after_commit")
     if applied.applied < applied.received:
-        log.info(
+        log.debug(
             "skipped %d events already applied",
             applied.received - applied.applied,
             extra={"stream": stream, "count": applied.received - applied.applied},
