@@ -142,10 +142,11 @@ async def record_support_batch(
     """Record up to 1,000 events: valid new ones are kept, each item is answered by index."""
     domain.check_batch_size(len(body.events))
     results: list[ItemResult | None] = [None] * len(body.events)
-    valid: list[tuple[int, domain.Submission]] = []
+    valid: list[tuple[int, domain.Submission, bool]] = []
     for index, item in enumerate(body.events):
         try:
-            valid.append((index, _support_event.validate_python(item).submission(edition)))
+            event = _support_event.validate_python(item)
+            valid.append((index, event.submission(edition), event.event_id is not None))
         except ValidationError as error:
             results[index] = ItemResult.invalid(index, error)
         except domain.ActivityError as error:
@@ -153,10 +154,10 @@ async def record_support_batch(
 
     async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
         outcomes = await use_cases.record_support(
-            uow, [submission for _, submission in valid], today=use_cases.today_in_vietnam()
+            uow, [submission for _, submission, _ in valid], today=use_cases.today_in_vietnam()
         )
-        for (index, _), outcome in zip(valid, outcomes, strict=True):
-            results[index] = ItemResult.of(index, outcome)
+        for (index, _, id_given), outcome in zip(valid, outcomes, strict=True):
+            results[index] = ItemResult.of(index, outcome, id_given=id_given)
         answered = [result for result in results if result is not None]
         return 200, SupportEventBatchOut(
             accepted=sum(r.status == "accepted" for r in answered),

@@ -105,9 +105,11 @@ class ItemResult(ResponseModel):
     )
 
     @classmethod
-    def of(cls, index: int, outcome: Outcome) -> ItemResult:
+    def of(cls, index: int, outcome: Outcome, *, id_given: bool) -> ItemResult:
         if outcome.error is not None:
-            return cls.refused(index, outcome.error, event_id=outcome.event_id)
+            # A refused item names the event_id it was sent with, never one made up for it.
+            given = outcome.event_id if id_given else None
+            return cls.refused(index, outcome.error, event_id=given)
         return cls(
             index=index,
             status=outcome.status,

@@ -279,15 +279,16 @@ async def test_a_mixed_batch_keeps_exactly_the_valid_new_events(
         "not an object",  # 7 invalid
         support_body(team.team_id, colour="red"),  # 8 unknown field
         support_body(team.team_id, occurred_on="2099-01-01"),  # 9 future
+        {k: v for k, v in support_body(uuid.uuid4()).items() if k != "event_id"},  # 10 unknown
     ]
 
     response = await client.post(BATCH, json={"events": events})
 
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["accepted"], answer["duplicates"], answer["rejected"]) == (2, 2, 6)
+    assert (answer["accepted"], answer["duplicates"], answer["rejected"]) == (2, 2, 7)
     results = answer["results"]
-    assert [r["index"] for r in results] == list(range(10))
+    assert [r["index"] for r in results] == list(range(11))
     assert [r["status"] for r in results] == [
         "accepted",
         "rejected",
@@ -295,6 +296,7 @@ async def test_a_mixed_batch_keeps_exactly_the_valid_new_events(
         "rejected",
         "accepted",
         "duplicate",
+        "rejected",
         "rejected",
         "rejected",
         "rejected",
@@ -308,8 +310,11 @@ async def test_a_mixed_batch_keeps_exactly_the_valid_new_events(
         7: "validation_error",
         8: "validation_error",
         9: "invalid_support_event",
+        10: "unknown_team",
     }
     assert results[0]["event_id"] == new_one["event_id"]
+    assert results[3]["event_id"] == events[3]["event_id"]  # the id it was sent with...
+    assert results[10]["event_id"] is None  # ...and none made up for one sent without
     assert results[0]["unit_code"] == team.unit_code
     expected = {uuid.UUID(b["event_id"]) for b in (earlier, new_one, new_two)}
     assert await stored_event_ids(app) == expected
