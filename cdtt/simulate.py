@@ -34,7 +34,7 @@ app = typer.Typer()
 console = Console(highlight=False)
 
 EDITION = "2025"
-DIRECTORY_LAG_RETRIES = 5  # a support event for a team activity has not heard of yet
+DIRECTORY_LAG_RETRIES = 8  # a support event for a team activity has not heard of yet
 
 
 class SimulationError(RuntimeError):
@@ -183,21 +183,27 @@ class Simulation:
             )
 
     async def support(self, event: dict[str, Any]) -> None:
-        for attempt in range(DIRECTORY_LAG_RETRIES):
+        for attempt in range(1, DIRECTORY_LAG_RETRIES + 1):
             response = await self.send("support", "activity", "/v1/support-events", event)
-            if response is None or response.status_code != 404:
+            if response is None or response.status_code != 404 or attempt == DIRECTORY_LAG_RETRIES:
                 return
-            # The team directory trails the registry by well under a second.
-            await asyncio.sleep(0.2 * (attempt + 1))
+            # The team directory trails the registry (well under a second when not loaded):
+            # back off 0.2, 0.4, ... 1.4 s, about 6 s in all, then count the 404 as failed.
+            await asyncio.sleep(0.2 * attempt)
 
 
 async def communes_of(
     client: httpx.AsyncClient, registry: str, provinces: int
 ) -> list[tuple[str, list[str]]]:
     """The first `provinces` provinces of the 2025 edition and their communes."""
-    listed = await client.get(
-        f"{registry}/v1/units", params={"level": "province", "edition": EDITION}
-    )
+    try:
+        listed = await client.get(
+            f"{registry}/v1/units", params={"level": "province", "edition": EDITION}
+        )
+    except httpx.TransportError as error:
+        raise SimulationError(
+            f"cannot reach the registry at {registry} ({error!r}); is `cdtt up` running?"
+        ) from error
     listed.raise_for_status()
     codes = sorted(unit["code"] for unit in listed.json()["items"])[:provinces]
     if not codes:
