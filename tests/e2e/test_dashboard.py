@@ -318,6 +318,17 @@ async def test_dashboard_drills_down_and_follows_live_changes(
         await page.wait_for_function("location.search.includes('sort=-members')")
         first_row = await page.get_attribute("#table-body tr:first-child", "data-code")
         assert first_row == LEGACY_COMMUNE
+        # The other edition is one press away (nothing is loaded in it here); Back returns.
+        await page.click('button.edition[data-edition="2025"]')
+        await page.wait_for_function("document.querySelector('h2').textContent === 'Nationwide'")
+        assert "edition=2025" in page.url
+        assert "unit=" not in page.url
+        assert await page.is_visible("#empty")
+        assert await page.get_attribute('button[data-edition="2025"]', "aria-pressed") == "true"
+        await page.go_back()
+        await page.wait_for_function("document.querySelector('h2').textContent === 'Huyện Văn Yên'")
+        assert await page.locator("#table-body tr").count() == 25
+
         for each in (page, again):
             assert not each.errors, each.errors  # type: ignore[attr-defined]
 

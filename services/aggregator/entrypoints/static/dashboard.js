@@ -194,7 +194,10 @@
   window.addEventListener("popstate", () => {
     const q = new URLSearchParams(location.search);
     const edition = q.get("edition") || state.edition;
-    if (edition !== state.edition) state.edition = edition, connectLive();
+    if (edition !== state.edition) {
+      state.edition = edition;
+      connectLive();
+    }
     state.unit = q.get("unit") || "";
     state.sort = q.get("sort") || "";
     state.lang = q.get("lang") === "en" ? "en" : "vi";
@@ -219,14 +222,14 @@
   async function fetchView() {
     if (!state.unit) {
       const nation = await getJson(api("/v1/coverage"));
-      return { unit: nation, rows: nation.items ?? nation.provinces ?? [] };
+      return { unit: nation, rows: nation.items };
     }
     const code = encodeURIComponent(state.unit);
     const [unit, children] = await Promise.all([
       getJson(api(`/v1/coverage/${code}`)),
       getJson(api(`/v1/coverage/${code}/children`)),
     ]);
-    return { unit, rows: children.items ?? [] };
+    return { unit, rows: children.items };
   }
 
   async function refresh() {
@@ -331,14 +334,14 @@
 
   function crumbPath(unit) {
     if (isNational(unit)) return [];
-    const path = unit.path ?? unit.unit_path ?? [unit.code];
-    return path.map((code) => ({ code, name: state.names.get(`${state.edition}:${code}`) }));
+    return unit.path.map((code) => ({ code, name: state.names.get(`${state.edition}:${code}`) }));
   }
 
   function renderCrumbs(unit) {
     const items = [{ code: "", name: t("national") }, ...crumbPath(unit)];
     const list = $("crumbs");
     list.replaceChildren();
+    list.parentElement.hidden = items.length < 2; // the nation alone: the heading says it
     items.forEach((item, index) => {
       const last = index === items.length - 1;
       const label = item.name ?? item.code;
@@ -382,23 +385,21 @@
       : `${t("level_one")[unit.level] ?? unit.level} · ${unit.code}`;
     const figures = $("headline");
     figures.replaceChildren();
-    const figure = (label, value, key, extra) => {
+    const figure = (label, value, key) => {
       figures.append(el("div", { class: "figure" },
         el("dt", null, label),
-        mark(el("dd", null, value, extra ?? null), `head:${key}`, value)));
+        mark(el("dd", null, num(value)), `head:${key}`, value ?? 0)));
     };
-    figure(t("teams"), num(unit.teams), "teams");
-    figure(t("members"), num(unit.members), "members");
+    figure(t("teams"), unit.teams, "teams");
+    figure(t("members"), unit.members, "members");
     for (const level of levelsOf(unit)) {
-      const c = unit.coverage[level];
-      const dd = el("div", { class: "figure wide" },
+      figures.append(el("div", { class: "figure wide" },
         el("dt", null, t("covered", { level: t("level_short")[level] })),
-        coverageCell(`head:${level}`, c));
-      figures.append(dd);
+        coverageCell(`head:${level}`, unit.coverage[level])));
     }
     const support = unit.support || {};
-    figure(t("events"), num(support.events), "events");
-    figure(t("residents"), num(support.residents), "residents");
+    figure(t("events"), support.events, "events");
+    figure(t("residents"), support.residents, "residents");
   }
 
   function columnsFor(unit, rows) {
@@ -486,8 +487,8 @@
           const has = Boolean(row.has_team);
           tr.append(mark(el("td", { class: `flag ${has ? "yes" : "no"}` }, has ? `✓ ${t("yes")}` : t("no")), key, has));
         } else {
-          const value = num(column.value(row));
-          tr.append(mark(el("td", { class: "num" }, value), key, value));
+          const value = column.value(row);
+          tr.append(mark(el("td", { class: "num" }, num(value)), key, value));
         }
       }
       body.append(tr);
@@ -502,13 +503,11 @@
     const body = $("categories-body");
     body.replaceChildren();
     for (const category of CATEGORIES) {
-      const figures = byCategory[category] || {};
-      const events = num(typeof figures === "number" ? figures : figures.events);
-      const residents = num(figures.residents);
+      const { events = 0, residents = 0 } = byCategory[category] || {};
       body.append(el("tr", null,
         el("th", { scope: "row" }, t("category_name")[category]),
-        mark(el("td", { class: "num" }, events), `cat:${category}:events`, events),
-        mark(el("td", { class: "num" }, residents), `cat:${category}:residents`, residents)));
+        mark(el("td", { class: "num" }, num(events)), `cat:${category}:events`, events),
+        mark(el("td", { class: "num" }, num(residents)), `cat:${category}:residents`, residents)));
     }
     $("categories-total").replaceChildren(
       el("th", { scope: "row" }, t("total")),
@@ -517,13 +516,10 @@
     renderChart(monthly(support.by_month));
   }
 
-  // by_month may come as {"2026-11": {...}} or as [{month, events, residents}]: one list either way.
+  // by_month is {"YYYY-MM": {events, residents}}: the last twelve months with support, in order.
   function monthly(byMonth) {
-    const entries = Array.isArray(byMonth)
-      ? byMonth.map((m) => [m.month, m])
-      : Object.entries(byMonth || {});
-    return entries
-      .map(([month, figures]) => ({ month: String(month).slice(0, 7), residents: figures.residents ?? 0, events: figures.events ?? 0 }))
+    return Object.entries(byMonth || {})
+      .map(([month, figures]) => ({ month, residents: figures.residents, events: figures.events }))
       .sort((a, b) => a.month.localeCompare(b.month))
       .slice(-12);
   }
