@@ -194,3 +194,28 @@ async def test_up_on_embedded_servers_replays_then_stops_leaving_nothing(tmp_pat
         code = await again.interrupt()
     assert code == 0
     assert using_folder(data_dir) == []
+
+
+async def test_up_killed_outright_leaves_nothing_once_it_runs_again(tmp_path: Path) -> None:
+    """SIGKILL gives `cdtt up` no chance to clean up: its services still get SIGTERM (they
+    die with their parent), and the next `cdtt up` on the folder takes over its servers."""
+    data_dir = tmp_path / "data"
+    async with cdtt_up(data_dir, "--province", "15") as up:
+        await up.wait_for_line(READY_LINE, within=120)
+        started = [*up.processes(), postgres_of(data_dir)]
+        services = [p for p in started if "serve" in p.cmdline()]
+        assert len(services) == 3
+        valkey = [p for p in started if "valkey" in p.name()]
+        up.process.kill()
+        await up.process.wait()
+        _, alive = psutil.wait_procs(services, timeout=30)
+        assert alive == [], still_running(alive)
+    assert still_running(valkey) != []  # orphaned until the next run
+
+    async with cdtt_up(data_dir, "--province", "15") as again:
+        await again.wait_for_line(READY_LINE, within=120)
+        assert still_running(valkey) == []  # it shared the append-only file: stopped
+        assert postgres_of(data_dir).pid == started[-1].pid  # taken over, not doubled
+        assert await again.interrupt() == 0
+    assert still_running(started) == []
+    assert using_folder(data_dir) == []
