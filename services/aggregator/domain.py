@@ -99,6 +99,24 @@ class FigureDelta:
     def as_row(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTERS}
 
+    def as_tuple(self) -> tuple[int, ...]:
+        """The counters in COUNTERS order."""
+        return (
+            self.teams,
+            self.members,
+            self.direct_teams,
+            self.covered_province,
+            self.covered_district,
+            self.covered_commune,
+            self.covered_village,
+            self.total_province,
+            self.total_district,
+            self.total_commune,
+            self.total_village,
+            self.support_events,
+            self.support_residents,
+        )
+
     def covered(self, level: Level) -> int:
         value: int = getattr(self, f"covered_{level}")
         return value

@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Row, func, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, Select, Table, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.adapters.tables import (
@@ -55,13 +55,16 @@ class SqlProjectionStore:
     async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         if not event_ids:
             return set()
+        rows = [(event_id, stream) for event_id in sorted(event_ids)]
         stmt = (
             insert(processed_events)
+            .from_select(
+                ["event_id", "stream"], _rows_of(processed_events, ["event_id", "stream"], rows)
+            )
             .on_conflict_do_nothing(index_elements=[processed_events.c.event_id])
             .returning(processed_events.c.event_id)
         )
-        rows = [{"event_id": event_id, "stream": stream} for event_id in sorted(event_ids)]
-        result = await self._conn.execute(stmt, rows)
+        result = await self._conn.execute(stmt)
         return set(result.scalars().all())
 
     async def add_units(self, records: Sequence[UnitRecord]) -> list[UnitRecord]:
@@ -120,16 +123,14 @@ class SqlProjectionStore:
         self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
     ) -> dict[FigureKey, int]:
         if deltas:
-            stmt = insert(figures)
+            columns = ["edition", "code", *COUNTERS]
+            rows = [(*key, *delta.as_tuple()) for key, delta in sorted(deltas.items())]
+            stmt = insert(figures).from_select(columns, _rows_of(figures, columns, rows))
             stmt = stmt.on_conflict_do_update(
                 index_elements=[figures.c.edition, figures.c.code],
                 set_={name: figures.c[name] + stmt.excluded[name] for name in COUNTERS},
             )
-            rows = [
-                {"edition": key.edition, "code": key.code, **delta.as_row()}
-                for key, delta in sorted(deltas.items())
-            ]
-            await self._conn.execute(stmt, rows)
+            await self._conn.execute(stmt)
         if not report:
             return {}
         # These rows are locked by the upsert above: the values read are this batch's own.
@@ -151,7 +152,9 @@ class SqlProjectionStore:
         ):
             if not deltas:
                 continue
-            stmt = insert(table)
+            columns = ["edition", "code", bucket, "events", "residents"]
+            rows = [(*key, delta.events, delta.residents) for key, delta in sorted(deltas.items())]
+            stmt = insert(table).from_select(columns, _rows_of(table, columns, rows))
             stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.edition, table.c.code, table.c[bucket]],
                 set_={
@@ -159,17 +162,7 @@ class SqlProjectionStore:
                     "residents": table.c.residents + stmt.excluded.residents,
                 },
             )
-            rows = [
-                {
-                    "edition": key.edition,
-                    "code": key.code,
-                    bucket: key.bucket,
-                    "events": delta.events,
-                    "residents": delta.residents,
-                }
-                for key, delta in sorted(deltas.items())
-            ]
-            await self._conn.execute(stmt, rows)
+            await self._conn.execute(stmt)
 
     async def announce(self, changed: Collection[FigureKey]) -> None:
         """NOTIFY the changed keys; PostgreSQL delivers it at commit, and never on rollback."""
@@ -196,6 +189,24 @@ def notify_payloads(changed: Collection[FigureKey]) -> list[str]:
             size += len(code.encode()) + 4
         payloads.append(orjson.dumps({"edition": edition, "codes": chunk}).decode())
     return payloads
+
+
+def _rows_of(table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Select[Any]:
+    """`SELECT unnest($1::type[]) AS c1, unnest($2::type[]) AS c2, ...`: the rows, in order.
+
+    One array per column instead of one bound row per row: a batch's thousands of rows
+    are one statement whose text never changes (prepared once), and PostgreSQL takes
+    them in the order given, which is the key order the module docstring relies on.
+    """
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return select(
+        *(
+            func.unnest(
+                bindparam(f"rows_{name}", list(column), type_=ARRAY(table.c[name].type))
+            ).label(name)
+            for name, column in zip(columns, values, strict=True)
+        )
+    )
 
 
 def _team_row(team: TeamRecord) -> dict[str, object]:
