@@ -38,7 +38,8 @@
       sort_by: "Sắp xếp theo {column}",
       load_failed: "Không tải được số liệu ({reason}). Đang thử lại khi có thay đổi.",
       not_found: "Không tìm thấy đơn vị {code} trong bộ đơn vị này.",
-      footer: "Số liệu do hệ thống các tỉnh gửi lên; trang do máy chủ tổng hợp phục vụ, không dùng tài nguyên bên ngoài.",
+      footer:
+        "Số liệu do hệ thống các tỉnh gửi lên; trang do máy chủ tổng hợp phục vụ, không dùng tài nguyên bên ngoài.",
       lang_other: "English",
       level: {
         national: "Cả nước",
@@ -48,7 +49,12 @@
         village: "Thôn, tổ dân phố",
       },
       level_short: { province: "Tỉnh", district: "Huyện", commune: "Xã", village: "Thôn" },
-      level_one: { province: "Tỉnh, thành phố", district: "Quận, huyện", commune: "Xã, phường", village: "Thôn, tổ dân phố" },
+      level_one: {
+        province: "Tỉnh, thành phố",
+        district: "Quận, huyện",
+        commune: "Xã, phường",
+        village: "Thôn, tổ dân phố",
+      },
       category_name: {
         vneid: "Định danh điện tử VNeID",
         public_services: "Dịch vụ công trực tuyến",
@@ -94,7 +100,8 @@
       sort_by: "Sort by {column}",
       load_failed: "Could not load the figures ({reason}). Retrying on the next change.",
       not_found: "No unit {code} in this edition.",
-      footer: "Figures as published by the provinces' systems; served by the aggregator alone, with no outside resource.",
+      footer:
+        "Figures as published by the provinces' systems; served by the aggregator alone, with no outside resource.",
       lang_other: "Tiếng Việt",
       level: {
         national: "Nationwide",
@@ -147,7 +154,9 @@
   const num = (n) => new Intl.NumberFormat(locale()).format(n ?? 0);
   const pct = (covered, total) =>
     total > 0
-      ? new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(covered / total)
+      ? new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(
+          covered / total,
+        )
       : "—";
   const ratio = (c) => (c && c.total > 0 ? c.covered / c.total : -1);
 
@@ -252,7 +261,11 @@
           showError(null);
           render(view);
         } catch (error) {
-          showError(error.status === 404 ? t("not_found", { code: state.unit }) : t("load_failed", { reason: error.message }));
+          showError(
+            error.status === 404
+              ? t("not_found", { code: state.unit })
+              : t("load_failed", { reason: error.message }),
+          );
         }
       } while (state.dirty);
       state.loading = null;
@@ -299,11 +312,16 @@
     const c = coverage || { covered: 0, total: 0 };
     const text = `${num(c.covered)}/${num(c.total)}`;
     return mark(
-      el("span", { class: "coverage" },
+      el(
+        "span",
+        { class: "coverage" },
         el("span", { class: "ratio" }, text),
         el("span", { class: "pct" }, pct(c.covered, c.total)),
-        bar(c)),
-      key, `${c.covered}/${c.total}`);
+        bar(c),
+      ),
+      key,
+      `${c.covered}/${c.total}`,
+    );
   }
 
   function render(view, freshness) {
@@ -386,27 +404,37 @@
     const figures = $("headline");
     figures.replaceChildren();
     const figure = (label, value, key) => {
-      figures.append(el("div", { class: "figure" },
-        el("dt", null, label),
-        mark(el("dd", null, num(value)), `head:${key}`, value ?? 0)));
+      figures.append(
+        el(
+          "div",
+          { class: "figure" },
+          el("dt", null, label),
+          mark(el("dd", null, num(value)), `head:${key}`, value ?? 0),
+        ),
+      );
     };
     figure(t("teams"), unit.teams, "teams");
     figure(t("members"), unit.members, "members");
     for (const level of levelsOf(unit)) {
-      figures.append(el("div", { class: "figure wide" },
-        el("dt", null, t("covered", { level: t("level_short")[level] })),
-        coverageCell(`head:${level}`, unit.coverage[level])));
+      figures.append(
+        el(
+          "div",
+          { class: "figure wide" },
+          el("dt", null, t("covered", { level: t("level_short")[level] })),
+          coverageCell(`head:${level}`, unit.coverage[level]),
+        ),
+      );
     }
     const support = unit.support || {};
     figure(t("events"), support.events, "events");
     figure(t("residents"), support.residents, "residents");
   }
 
-  function columnsFor(unit, rows) {
+  function columnsFor(rows) {
     const columns = [
       { key: "name", label: t("name"), value: (r) => r.name },
-      { key: "teams", label: t("teams"), value: (r) => r.teams ?? 0, num: true },
-      { key: "members", label: t("members"), value: (r) => r.members ?? 0, num: true },
+      { key: "teams", label: t("teams"), value: (r) => r.teams ?? 0 },
+      { key: "members", label: t("members"), value: (r) => r.members ?? 0 },
     ];
     const levels = LEVELS.filter((level) => rows.some((r) => r.coverage && level in r.coverage));
     for (const level of levels) {
@@ -440,32 +468,57 @@
   function renderTable(unit, rows) {
     const childLevel = rows[0]?.level ?? (isNational(unit) ? "province" : null);
     const levelName = t("level")[childLevel] ?? "";
-    $("table-title").textContent = isNational(unit) ? levelName : t("children", { level: levelName, name: unit.name });
+    $("table-title").textContent = isNational(unit)
+      ? levelName
+      : t("children", { level: levelName, name: unit.name });
     $("table-caption").textContent = $("table-title").textContent;
     $("export").href = api("/v1/coverage.csv", unit.code ? { parent: unit.code } : {});
     $("export").setAttribute("download", `cdtt-${state.edition}-${unit.code || "national"}.csv`);
 
-    const columns = columnsFor(unit, rows);
+    const columns = columnsFor(rows);
     const head = $("table-head");
     const focused = document.activeElement?.dataset?.focusKey;
     head.replaceChildren();
-    const [sortKey, sortDir] = state.sort.startsWith("-") ? [state.sort.slice(1), "descending"] : [state.sort, "ascending"];
+    const [sortKey, sortDir] = state.sort.startsWith("-")
+      ? [state.sort.slice(1), "descending"]
+      : [state.sort, "ascending"];
     for (const column of columns) {
       const active = column.key === sortKey;
       // Names sort A→Z first, figures largest first; a second press reverses.
       const firstDescending = column.key !== "name";
       const descendingNext = active ? sortDir === "ascending" : firstDescending;
       const next = descendingNext ? `-${column.key}` : column.key;
-      const button = el("button", {
-        type: "button", class: "sort", "data-focus-key": `sort:${column.key}`,
-        title: t("sort_by", { column: column.label }),
-      }, column.label, el("span", { class: "arrow", "aria-hidden": "true" }, active ? (sortDir === "ascending" ? "▲" : "▼") : "↕"));
+      const button = el(
+        "button",
+        {
+          type: "button",
+          class: "sort",
+          "data-focus-key": `sort:${column.key}`,
+          title: t("sort_by", { column: column.label }),
+        },
+        column.label,
+        el(
+          "span",
+          { class: "arrow", "aria-hidden": "true" },
+          active ? (sortDir === "ascending" ? "▲" : "▼") : "↕",
+        ),
+      );
       button.addEventListener("click", () => {
         state.sort = next;
         history.replaceState(null, "", pageUrl({}));
         render(state.view); // sorting needs no fetch
       });
-      head.append(el("th", { scope: "col", class: column.key === "name" ? "name" : "num", "aria-sort": active ? sortDir : null }, button));
+      head.append(
+        el(
+          "th",
+          {
+            scope: "col",
+            class: column.key === "name" ? "name" : "num",
+            "aria-sort": active ? sortDir : null,
+          },
+          button,
+        ),
+      );
     }
 
     const body = $("table-body");
@@ -476,16 +529,23 @@
         const key = `row:${row.code}:${column.key}`;
         if (column.key === "name") {
           const label = el("span", { class: "unit-code" }, row.code);
-          const link = row.level === "village"
-            ? el("span", { class: "unit-name" }, row.name)
-            : viewLink({ unit: row.code }, row.name);
+          const link =
+            row.level === "village"
+              ? el("span", { class: "unit-name" }, row.name)
+              : viewLink({ unit: row.code }, row.name);
           link.dataset.focusKey = `unit:${row.code}`;
           tr.append(el("th", { scope: "row", class: "name" }, link, " ", label));
         } else if (column.coverage) {
           tr.append(el("td", { class: "num" }, coverageCell(key, row.coverage?.[column.coverage])));
         } else if (column.flag) {
           const has = Boolean(row.has_team);
-          tr.append(mark(el("td", { class: `flag ${has ? "yes" : "no"}` }, has ? `✓ ${t("yes")}` : t("no")), key, has));
+          tr.append(
+            mark(
+              el("td", { class: `flag ${has ? "yes" : "no"}` }, has ? `✓ ${t("yes")}` : t("no")),
+              key,
+              has,
+            ),
+          );
         } else {
           const value = column.value(row);
           tr.append(mark(el("td", { class: "num" }, num(value)), key, value));
@@ -504,15 +564,21 @@
     body.replaceChildren();
     for (const category of CATEGORIES) {
       const { events = 0, residents = 0 } = byCategory[category] || {};
-      body.append(el("tr", null,
-        el("th", { scope: "row" }, t("category_name")[category]),
-        mark(el("td", { class: "num" }, num(events)), `cat:${category}:events`, events),
-        mark(el("td", { class: "num" }, num(residents)), `cat:${category}:residents`, residents)));
+      body.append(
+        el(
+          "tr",
+          null,
+          el("th", { scope: "row" }, t("category_name")[category]),
+          mark(el("td", { class: "num" }, num(events)), `cat:${category}:events`, events),
+          mark(el("td", { class: "num" }, num(residents)), `cat:${category}:residents`, residents),
+        ),
+      );
     }
     $("categories-total").replaceChildren(
       el("th", { scope: "row" }, t("total")),
       el("td", { class: "num" }, num(support.events)),
-      el("td", { class: "num" }, num(support.residents)));
+      el("td", { class: "num" }, num(support.residents)),
+    );
     renderChart(monthly(support.by_month));
   }
 
@@ -526,7 +592,13 @@
 
   function monthLabel(month) {
     const [year, m] = month.split("-");
-    return state.lang === "vi" ? `${Number(m)}/${year.slice(2)}` : new Date(Date.UTC(year, m - 1, 1)).toLocaleString("en-GB", { month: "short", year: "2-digit", timeZone: "UTC" });
+    return state.lang === "vi"
+      ? `T${Number(m)}/${year.slice(2)}`
+      : new Date(Date.UTC(year, m - 1, 1)).toLocaleString("en-GB", {
+          month: "short",
+          year: "2-digit",
+          timeZone: "UTC",
+        });
   }
 
   function renderChart(months) {
@@ -543,22 +615,56 @@
       if (text !== undefined) node.textContent = text;
       return node;
     };
-    const width = 360, height = 170, top = 18, bottom = 24;
+    const width = 360,
+      height = 170,
+      top = 18,
+      bottom = 24;
     const max = Math.max(...months.map((m) => m.residents), 1);
     const slot = width / months.length;
     const barWidth = Math.min(36, slot * 0.7);
     const summary = months.map((m) => `${monthLabel(m.month)}: ${num(m.residents)}`).join("; ");
-    const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("chart_label", { summary }), class: "bars" });
+    const svg = svgEl("svg", {
+      viewBox: `0 0 ${width} ${height}`,
+      role: "img",
+      "aria-label": t("chart_label", { summary }),
+      class: "bars",
+    });
     svg.append(svgEl("line", { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: "axis" }));
     months.forEach((m, i) => {
       const h = ((height - top - bottom) * m.residents) / max;
       const x = i * slot + (slot - barWidth) / 2;
       const y = height - bottom - h;
       const group = svgEl("g", { class: "month" });
-      group.append(svgEl("title", {}, `${monthLabel(m.month)}: ${num(m.residents)} ${t("residents").toLowerCase()}, ${num(m.events)} ${t("events").toLowerCase()}`));
-      group.append(svgEl("rect", { x: x.toFixed(1), y: y.toFixed(1), width: barWidth.toFixed(1), height: Math.max(h, 1).toFixed(1), rx: 2 }));
-      group.append(svgEl("text", { x: (x + barWidth / 2).toFixed(1), y: (y - 4).toFixed(1), class: "value" }, num(m.residents)));
-      group.append(svgEl("text", { x: (x + barWidth / 2).toFixed(1), y: height - 8, class: "label" }, monthLabel(m.month)));
+      group.append(
+        svgEl(
+          "title",
+          {},
+          `${monthLabel(m.month)}: ${num(m.residents)} ${t("residents").toLowerCase()}, ${num(m.events)} ${t("events").toLowerCase()}`,
+        ),
+      );
+      group.append(
+        svgEl("rect", {
+          x: x.toFixed(1),
+          y: y.toFixed(1),
+          width: barWidth.toFixed(1),
+          height: Math.max(h, 1).toFixed(1),
+          rx: 2,
+        }),
+      );
+      group.append(
+        svgEl(
+          "text",
+          { x: (x + barWidth / 2).toFixed(1), y: (y - 4).toFixed(1), class: "value" },
+          num(m.residents),
+        ),
+      );
+      group.append(
+        svgEl(
+          "text",
+          { x: (x + barWidth / 2).toFixed(1), y: height - 8, class: "label" },
+          monthLabel(m.month),
+        ),
+      );
       svg.append(group);
     });
     box.append(svg);
@@ -573,7 +679,10 @@
       }
     }
     if (typeof lagMs === "number") {
-      const lag = lagMs < 1000 ? `${num(Math.round(lagMs))} ms` : `${new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(lagMs / 1000)} s`;
+      const lag =
+        lagMs < 1000
+          ? `${num(Math.round(lagMs))} ms`
+          : `${new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(lagMs / 1000)} s`;
       parts.push(t("lag", { lag }));
     }
     $("as-of").textContent = parts.join(" · ");
@@ -650,7 +759,8 @@
   function translatePage() {
     document.documentElement.lang = state.lang;
     for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-    for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
+    for (const node of document.querySelectorAll("[data-i18n-aria]"))
+      node.setAttribute("aria-label", t(node.dataset.i18nAria));
     const lang = $("lang");
     lang.textContent = t("lang_other");
     lang.lang = state.lang === "vi" ? "en" : "vi";
@@ -660,7 +770,8 @@
   function start() {
     for (const button of document.querySelectorAll("button.edition")) {
       button.addEventListener("click", () => {
-        if (button.dataset.edition !== state.edition) navigate({ edition: button.dataset.edition, unit: "", sort: "" });
+        if (button.dataset.edition !== state.edition)
+          navigate({ edition: button.dataset.edition, unit: "", sort: "" });
       });
     }
     $("lang").addEventListener("click", () => {
