@@ -14,9 +14,10 @@ from cdtt.up import app as up_app
 from services.activity.cli import activity_app
 from services.aggregator.cli import aggregator_app
 from services.registry.cli import registry_app, units_app
+from shared.auth.cli import keys_app
 from shared.db import engine_scope
 from shared.logging import configure_logging
-from shared.migrations import migrate_service
+from shared.migrations import migrate_auth, migrate_service
 from shared.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -28,6 +29,7 @@ app.add_typer(check_app)
 app.add_typer(up_app)
 app.add_typer(demo_app)
 app.add_typer(simulate_app)
+app.add_typer(keys_app, name="keys")
 
 DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
 
@@ -36,6 +38,8 @@ async def migrate_all(settings: Settings) -> None:
     for service in SERVICES:
         async with engine_scope(settings.database_url_for(service), pool_size=1) as engine:
             await migrate_service(engine, service)
+    async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
+        await migrate_auth(engine)
 
 
 @app.command()
@@ -43,7 +47,7 @@ def migrate() -> None:
     """Create or upgrade every service's schema (Alembic)."""
     settings = Settings()
     asyncio.run(migrate_all(settings))
-    typer.echo(f"migrated: {', '.join(SERVICES)}")
+    typer.echo(f"migrated: {', '.join(SERVICES)}, auth")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""What every service's HTTP side shares: error format, request ids, health, readiness, metrics.
+"""What every service's HTTP side shares: errors, request ids, health, readiness, metrics, auth.
 
 Errors are JSON that names the problem: `{"error": {"code": ..., "message": ...}}`, with
 422 for validation errors and 503 (with Retry-After) while a dependency is away.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -23,27 +23,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.asyncapi import asyncapi_yaml
+from shared.auth.runtime import authenticator_scope, check_auth_allowed
+from shared.auth.verifier import Authenticator
+from shared.errors import ApiError as ApiError
+from shared.errors import error_body as error_body
+from shared.limits import UNLIMITED_PATHS, LimitsMiddleware
 from shared.logging import request_id
 from shared.metrics import REGISTRY, http_request_seconds
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[Request], Awaitable[Mapping[str, bool]]]
-
-
-class ApiError(Exception):
-    """An error the caller can act on: status, a stable code, a message, and details."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **details}}
 
 
 def _validation_message(errors: Sequence[Any]) -> str:
@@ -58,7 +49,8 @@ def _validation_message(errors: Sequence[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status)
+        body = jsonable_encoder(error_body(exc.code, exc.message, **exc.details))
+        return JSONResponse(body, exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -74,7 +66,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(OperationalError)
@@ -159,12 +153,42 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
     readiness: ReadinessCheck,
+    settings: Settings | None = None,
 ) -> FastAPI:
-    """The FastAPI app of one service, with everything the services have in common."""
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    """The FastAPI app of one service, with everything the services have in common.
+
+    Security: API keys are verified against the `auth` schema (shared.auth; the
+    authenticator is built around the service's own lifespan and kept at app.state.auth),
+    and LimitsMiddleware caps body sizes and request rates. Refuses CDTT_AUTH=off with
+    CDTT_ENV=production.
+    """
+    config = settings or Settings()
+    check_auth_allowed(config)
+
+    @asynccontextmanager
+    async def lifespan_with_auth(app: FastAPI) -> AsyncIterator[None]:
+        async with authenticator_scope(config, service) as authenticator:
+            app.state.auth = authenticator
+            async with lifespan(app):
+                yield
+
+    async def readiness_with_auth(request: Request) -> Mapping[str, bool]:
+        checks = dict(await readiness(request))
+        if config.auth:
+            checks["auth_database"] = await request.app.state.auth.reachable()
+        return checks
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan_with_auth)
     install_error_handlers(app)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=config.max_body_bytes,
+        # Without keys there is nothing to count per key: demos run unthrottled.
+        rate_per_second=config.rate_limit_per_second if config.auth else None,
+        verified=_verified_recently,
+    )
     app.add_middleware(RequestContextMiddleware, service=service)
-    app.include_router(operations_router(readiness))
+    app.include_router(operations_router(readiness_with_auth))
 
     @app.get("/asyncapi.yaml", tags=["operations"], response_class=Response)
     async def asyncapi() -> Response:
@@ -173,4 +197,52 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    document_security_errors(app)
     return app
+
+
+def _verified_recently(scope: Scope, key_id: str) -> bool:
+    authenticator: Authenticator | None = getattr(scope["app"].state, "auth", None)
+    return authenticator is not None and authenticator.verified(key_id)
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def document_security_errors(app: FastAPI) -> None:
+    """Add the answers every /v1 route may give (401, 403, 413, 429) to the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        document.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in document.get("paths", {}).items():
+            if path in UNLIMITED_PATHS:
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                extra = {"429": "more requests per second than the limit (see Retry-After)"}
+                if operation.get("security"):
+                    extra["401"] = "no API key, or one that is unknown, malformed or revoked"
+                    extra["403"] = "the key's role or province does not allow this"
+                if "requestBody" in operation:
+                    extra["413"] = "the request body is larger than CDTT_MAX_BODY_BYTES"
+                for status, description in extra.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

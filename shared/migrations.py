@@ -1,7 +1,7 @@
 """Alembic plumbing shared by every service: each service migrates its own schema.
 
-`cdtt migrate` calls `migrate_service` for each service; a service's
-`migrations/env.py` only names its metadata and calls `run_env`.
+`cdtt migrate` calls `migrate_service` for each service and `migrate_auth` for the API
+keys; a `migrations/env.py` only names its metadata and calls `run_env`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from shared.settings import ServiceName
 _MIGRATE_LOCK_KEY = 0x6364_7474
 
 
-def _config(service: ServiceName) -> Config:
-    location = importlib.resources.files(f"services.{service}") / "migrations"
+def _config(package: str) -> Config:
+    location = importlib.resources.files(package) / "migrations"
     cfg = Config()
     cfg.set_main_option("script_location", str(location))
     return cfg
@@ -33,14 +33,24 @@ def _upgrade(connection: Connection, cfg: Config, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+async def _migrate_schema(engine: AsyncEngine, schema: str, package: str, revision: str) -> None:
+    """Create the schema if needed and upgrade it, in one transaction."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(_upgrade, _config(package), revision)
+
+
 async def migrate_service(
     engine: AsyncEngine, service: ServiceName, revision: str = "head"
 ) -> None:
     """Create the service's schema if needed and upgrade it, in one transaction."""
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
-        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{service}"'))
-        await conn.run_sync(_upgrade, _config(service), revision)
+    await _migrate_schema(engine, service, f"services.{service}", revision)
+
+
+async def migrate_auth(engine: AsyncEngine, revision: str = "head") -> None:
+    """The `auth` schema (API keys, shared/auth/migrations), which every service reads."""
+    await _migrate_schema(engine, "auth", "shared.auth", revision)
 
 
 def run_env(metadata: MetaData) -> None:

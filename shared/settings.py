@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     log_level: str = "INFO"
 
+    # --- security (shared/auth) ---
+    # API keys on every /v1 route; False (CDTT_AUTH=off) makes every request an anonymous
+    # admin, for local demos only: services refuse to start so when env is production.
+    auth: bool = True
+    # Where the `auth` schema (the keys) lives; default the shared server.
+    auth_database_url: str | None = None
+    # How long a service trusts what it last read of a key: a revocation is honoured by
+    # every service within this many seconds.
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Request bodies above this get 413 before the rest is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Requests per second per API key (per client address without a known key); 429 above.
+    rate_limit_per_second: float = Field(default=100.0, gt=0)
+    # The key `cdtt demo` and `cdtt simulate` send (Authorization: Bearer), when set.
+    api_key: str | None = Field(default=None, repr=False)
+
     def database_url_for(self, service: ServiceName) -> str:
         """The service's own override, else the shared server; SQLAlchemy asyncpg form."""
         url = getattr(self, f"{service}_database_url") or self.database_url
@@ -48,6 +64,15 @@ class Settings(BaseSettings):
             raise MissingServerError(
                 "No PostgreSQL configured: set CDTT_DATABASE_URL "
                 f"(or CDTT_{service.upper()}_DATABASE_URL), or run `cdtt up` for embedded servers."
+            )
+        return sqlalchemy_url(url)
+
+    def auth_database_url_for(self) -> str:
+        """CDTT_AUTH_DATABASE_URL, else the shared server; SQLAlchemy asyncpg form."""
+        url = self.auth_database_url or self.database_url
+        if not url:
+            raise MissingServerError(
+                "No PostgreSQL for the API keys: set CDTT_DATABASE_URL (or CDTT_AUTH_DATABASE_URL)."
             )
         return sqlalchemy_url(url)
 

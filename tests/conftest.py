@@ -75,6 +75,9 @@ async def settings(servers: Servers, template_database: str) -> AsyncIterator[Se
         redis_url=servers.redis_url,
         database_url=database_url(servers.database_url, name),
         stream_namespace=namespace,
+        # Tests of what the services do run without API keys; tests/*/security turn auth
+        # on (`secured` fixture) and present keys from the `api_keys` fixture.
+        auth=False,
         _env_file=None,  # type: ignore[call-arg]
     )
     admin = await _admin(servers)

@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[router],
         readiness=readiness,
+        settings=settings,
     )
     install_activity_errors(app)
     return app

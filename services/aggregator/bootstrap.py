@@ -112,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[router, dashboard_router()],
         readiness=readiness,
+        settings=settings,
     )

@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[router],
         readiness=readiness,
+        settings=settings,
     )
     install_registry_errors(app)
     return app

@@ -121,6 +121,10 @@ class Stack:
             "CDTT_EDITION": self.settings.edition,
             # Entries of a killed consumer come back after a second, not ten.
             "CDTT_RECLAIM_IDLE_MS": "1000",
+            # Off as the settings say (tests of behaviour), on for the security tests.
+            "CDTT_AUTH": "on" if self.settings.auth else "off",
+            "CDTT_AUTH_CACHE_SECONDS": str(self.settings.auth_cache_seconds),
+            "CDTT_RATE_LIMIT_PER_SECOND": str(self.settings.rate_limit_per_second),
         }
         return env | self.extra_env | dict(overrides or {})
 

@@ -1,0 +1,111 @@
+"""`cdtt keys create|list|revoke`: API keys in the `auth` schema, straight in the database.
+
+Managing keys needs the database (CDTT_AUTH_DATABASE_URL, else CDTT_DATABASE_URL), not
+an HTTP endpoint: whoever runs these commands holds the database already, which is what
+`admin` means here. A new key is printed once, on stdout alone, so it can be piped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.auth.keys import Role
+from shared.auth.store import KeyRuleError, StoredKey, create_key, list_keys, revoke_key
+from shared.db import engine_scope
+from shared.migrations import migrate_auth
+from shared.settings import Edition, Settings
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
+console = Console(stderr=True, highlight=False)
+
+
+def _scope(key: StoredKey) -> str:
+    return "all" if key.province_code is None else f"{key.province_code} ({key.edition})"
+
+
+@keys_app.command("create")
+def create(
+    role: Annotated[Role, typer.Option(help="publisher (writes one province), operator, admin")],
+    province: Annotated[
+        str | None,
+        typer.Option(help="province code the key is bound to (required for publishers)"),
+    ] = None,
+    edition: Annotated[
+        Edition | None, typer.Option(help="edition of --province (default CDTT_EDITION)")
+    ] = None,
+    name: Annotated[str, typer.Option(help="who holds the key, for `cdtt keys list`")] = "",
+) -> None:
+    """Create a key and print it once (only its SHA-256 is kept)."""
+    settings = Settings()
+
+    async def run() -> tuple[StoredKey, str]:
+        async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
+            await migrate_auth(engine)
+            stored, new = await create_key(
+                engine,
+                role=role,
+                province_code=province,
+                edition=(edition or settings.edition) if province is not None else None,
+                name=name,
+            )
+        return stored, new.text
+
+    try:
+        stored, text = asyncio.run(run())
+    except KeyRuleError as error:
+        raise typer.BadParameter(str(error)) from error
+    console.print(
+        f"created {stored.role} key {stored.key_id} (scope: {_scope(stored)}). "
+        "It is shown once, below; store it now."
+    )
+    typer.echo(text)
+
+
+@keys_app.command("list")
+def list_() -> None:
+    """Every key: id, role, scope, name, created, revoked (never a secret)."""
+    settings = Settings()
+
+    async def run() -> list[StoredKey]:
+        async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
+            await migrate_auth(engine)
+            return await list_keys(engine)
+
+    table = Table("key id", "role", "province", "name", "created", "revoked")
+    for key in asyncio.run(run()):
+        table.add_row(
+            key.key_id,
+            key.role,
+            _scope(key),
+            key.name,
+            f"{key.created_at:%Y-%m-%d %H:%M:%S%z}",
+            "" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M:%S%z}",
+        )
+    Console(highlight=False).print(table)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="the key id (from `cdtt keys list`)")],
+) -> None:
+    """Revoke a key: every service refuses it within CDTT_AUTH_CACHE_SECONDS (2 s)."""
+    settings = Settings()
+
+    async def run() -> StoredKey | None:
+        async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
+            return await revoke_key(engine, key_id)
+
+    revoked = asyncio.run(run())
+    if revoked is None or revoked.revoked_at is None:
+        console.print(f"no key {key_id!r}")
+        raise typer.Exit(1)
+    console.print(
+        f"revoked key {revoked.key_id} ({revoked.role}, {revoked.name or 'no name'}) at "
+        f"{revoked.revoked_at.isoformat()}; services refuse it within "
+        f"{settings.auth_cache_seconds:g} s"
+    )

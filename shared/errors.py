@@ -1,0 +1,27 @@
+"""The error every HTTP side answers with: `{"error": {"code": ..., "message": ..., ...}}`.
+
+Apart from shared/http.py so that modules below the HTTP layer (shared.auth) can raise it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    """An error the caller can act on: status, a stable code, a message, and details."""
+
+    # Response headers a subclass always sends (WWW-Authenticate on a 401).
+    headers: ClassVar[Mapping[str, str] | None] = None
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **details}}

@@ -1,0 +1,182 @@
+"""Limits in front of every service's routes: request body size and requests per second.
+
+Pure ASGI (no BaseHTTPMiddleware): it sits on every request's path, so it adds one dict
+lookup and a little arithmetic, and never buffers a body.
+
+- A body larger than CDTT_MAX_BODY_BYTES gets 413: at once when Content-Length says so,
+  otherwise as soon as the bytes read pass the limit; the rest is never read.
+- More than CDTT_RATE_LIMIT_PER_SECOND requests per second get 429 with Retry-After
+  (only with auth on: without keys there is nothing to count per key),
+  from a token bucket per API key that this process verified recently, else per client
+  address (so made-up keys cannot mint themselves fresh buckets). Buckets live in the
+  process: N replicas allow N times the rate.
+- Operations endpoints (/healthz, /readyz, /metrics) are never limited: probes must answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth.keys import key_id_of
+
+MAX_BUCKETS = 50_000
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from `receive` once a body passes the limit; FastAPI passes HTTPExceptions on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit:,} bytes")
+        self.limit = limit
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """`rate` requests per second per name, with bursts of up to one second's worth."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, name: str) -> float:
+        """0 when a request may go now; else the seconds until it may."""
+        now = self._clock()
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
+            bucket = self._buckets[name] = _Bucket(self.capacity, now)
+        else:
+            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket at all.
+        refill = self.capacity / self.rate
+        self._buckets = {n: b for n, b in self._buckets.items() if now - b.updated < refill}
+        if len(self._buckets) >= MAX_BUCKETS:
+            self._buckets.clear()
+
+
+def _error(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class LimitsMiddleware:
+    """See the module docstring. `verified(key_id)` says whether a key id was verified lately."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        rate_per_second: float | None,
+        verified: Callable[[Scope, str], bool] = lambda _scope, _key_id: False,
+        unlimited_paths: Collection[str] = UNLIMITED_PATHS,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.buckets = None if rate_per_second is None else TokenBuckets(rate_per_second)
+        self.verified = verified
+        self.unlimited_paths = unlimited_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.unlimited_paths:
+            await self.app(scope, receive, send)
+            return
+        if self.buckets is not None and (wait := self.buckets.take(self._bucket_name(scope))):
+            await self._respond(
+                send,
+                429,
+                _error("rate_limited", f"more than {self.buckets.rate:g} requests per second"),
+                [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
+            )
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._respond(send, 413, self._too_large_body(), [(b"connection", b"close")])
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError(self.max_body_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLargeError:
+            # Normally the app's error handler answers; this catches a read outside a route.
+            if started:
+                raise
+            await self._respond(send, 413, self._too_large_body(), [(b"connection", b"close")])
+
+    def _bucket_name(self, scope: Scope) -> str:
+        authorization = _header(scope, b"authorization")
+        if authorization is not None:
+            presented = authorization.decode("latin-1").removeprefix("Bearer ").strip()
+            key_id = key_id_of(presented)
+            if key_id is not None and self.verified(scope, key_id):
+                return f"key:{key_id}"
+        client = scope.get("client")
+        return f"addr:{client[0] if client else 'unknown'}"
+
+    def _too_large_body(self) -> bytes:
+        return _error(
+            "body_too_large", f"the request body is larger than {self.max_body_bytes:,} bytes"
+        )
+
+    @staticmethod
+    async def _respond(
+        send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
