@@ -70,7 +70,8 @@ class ActivityContext:
         return stored_response(stored)
 
 
-def activity_context(request: Request) -> ActivityContext:
+async def activity_context(request: Request) -> ActivityContext:
+    # async: a plain def dependency would cost a worker-thread hop on every request.
     context: ActivityContext = request.app.state.activity
     return context
 
