@@ -75,7 +75,11 @@ def traffic(count: int, seed: int = 1) -> list[Event]:
             MemberState(member_id=uuid.uuid4(), full_name="Thành viên", role="member")
             for _ in range(rng.randint(2, 8))
         )
-        kinds = [TeamCreated, TeamMembersChanged, TeamMembersChanged]
+        kinds: list[type[TeamCreated | TeamMembersChanged | TeamDissolved]] = [
+            TeamCreated,
+            TeamMembersChanged,
+            TeamMembersChanged,
+        ]
         if rng.random() < 0.2:
             kinds.append(TeamDissolved)
         for kind in kinds:
