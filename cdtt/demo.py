@@ -34,6 +34,8 @@ from cdtt.report2022 import (
     plan_province,
     reports_for,
 )
+from shared.auth.keys import bearer_headers
+from shared.settings import Settings
 
 app = typer.Typer()
 
@@ -338,7 +340,8 @@ async def replay(
     started = time.perf_counter()
     tally = Tally()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    headers = bearer_headers(Settings().api_key)  # CDTT_API_KEY when auth is on
+    async with httpx.AsyncClient(timeout=30.0, limits=limits, headers=headers) as client:
         api = Api(client, urls, concurrency)
         trees = await asyncio.gather(*(fetch_tree(api, r.province) for r in reports))
         plans = [plan_province(r, t) for r, t in zip(reports, trees, strict=True)]

@@ -229,6 +229,7 @@ def run_stack(
     grace: float,
 ) -> None:
     from cdtt.cli import migrate_all
+    from shared.auth.cli import new_key
 
     busy = [f"{name} port {port}" for name, port in ports.items() if not port_free(host, port)]
     if busy:
@@ -242,9 +243,19 @@ def run_stack(
     with interrupts_as_keyboard_interrupt() as shield, server_urls(data_dir) as urls:
         redis_url, database_url = urls
         env = {**os.environ, "CDTT_REDIS_URL": redis_url, "CDTT_DATABASE_URL": database_url}
+        if demo:
+            env["CDTT_AUTH"] = "off"
+            console.print(
+                "[bold red]--demo: CDTT_AUTH=off, NO AUTHENTICATION: every request is an "
+                "anonymous admin. For a local demo only; never expose these ports."
+            )
         try:
-            asyncio.run(migrate_all(Settings(redis_url=redis_url, database_url=database_url)))
+            settings = Settings(redis_url=redis_url, database_url=database_url)
+            asyncio.run(migrate_all(settings))
             console.print(f"schemas migrated: {', '.join(SERVICES)}")
+            if not demo and settings.auth:
+                _, key = asyncio.run(new_key(settings, role="operator", name="cdtt up dashboard"))
+                console.print(f"auth on; an operator key for the dashboard (shown once): {key}")
             load_units(provinces, env)
             for name in SERVICES:
                 services.append(start_service(name, host, ports[name], env, log_dir))

@@ -28,6 +28,27 @@ def _scope(key: StoredKey) -> str:
     return "all" if key.province_code is None else f"{key.province_code} ({key.edition})"
 
 
+async def new_key(
+    settings: Settings,
+    *,
+    role: Role,
+    province: str | None = None,
+    edition: Edition | None = None,
+    name: str = "",
+) -> tuple[StoredKey, str]:
+    """Create a key (the schema too if needed); its text is returned once, never stored."""
+    async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
+        await migrate_auth(engine)
+        stored, new = await create_key(
+            engine,
+            role=role,
+            province_code=province,
+            edition=(edition or settings.edition) if province is not None else None,
+            name=name,
+        )
+    return stored, new.text
+
+
 @keys_app.command("create")
 def create(
     role: Annotated[Role, typer.Option(help="publisher (writes one province), operator, admin")],
@@ -42,21 +63,10 @@ def create(
 ) -> None:
     """Create a key and print it once (only its SHA-256 is kept)."""
     settings = Settings()
-
-    async def run() -> tuple[StoredKey, str]:
-        async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
-            await migrate_auth(engine)
-            stored, new = await create_key(
-                engine,
-                role=role,
-                province_code=province,
-                edition=(edition or settings.edition) if province is not None else None,
-                name=name,
-            )
-        return stored, new.text
-
     try:
-        stored, text = asyncio.run(run())
+        stored, text = asyncio.run(
+            new_key(settings, role=role, province=province, edition=edition, name=name)
+        )
     except KeyRuleError as error:
         raise typer.BadParameter(str(error)) from error
     console.print(

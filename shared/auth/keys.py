@@ -53,3 +53,8 @@ def key_hash(text: str) -> str:
 def hash_matches(text: str, stored_hash: str) -> bool:
     """Constant-time comparison, so timing tells nothing about the stored hash."""
     return hmac.compare_digest(key_hash(text), stored_hash)
+
+
+def bearer_headers(key: str | None) -> dict[str, str]:
+    """Headers for an HTTP client presenting `key` (none when no key is configured)."""
+    return {"Authorization": f"Bearer {key}"} if key else {}

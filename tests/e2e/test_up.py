@@ -45,6 +45,7 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         if not (key.startswith("CDTT_") and key.endswith(("_URL", "_NAMESPACE")))
     }
     env["CDTT_DATA_DIR"] = str(data_dir)
+    env["CDTT_AUTH"] = "off"  # these tests read figures keyless; --demo turns it off anyway
     return env
 
 

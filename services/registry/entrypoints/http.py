@@ -1,8 +1,11 @@
 """The registry's HTTP API: translate each request into a use case call, in one transaction.
 
 Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
-answer and the change, its event and that answer commit together. Rule violations from
-the domain become JSON errors with the status each one calls for.
+answer and the change, its event and that answer commit together. Every route needs an
+API key (shared.auth); writes check the key's province inside that transaction and
+record its id as the events' `actor`, and the key id is part of the request's
+fingerprint, so one key can never be answered with another key's stored response. Rule
+violations from the domain become JSON errors with the status each one calls for.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from services.registry.entrypoints.schemas import (
     UnitList,
     UnitOut,
 )
+from shared.auth.dependencies import PrincipalDep, PublisherDep
+from shared.auth.principal import Principal
 from shared.envelope import Level
 from shared.http import error_body
 from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
@@ -113,11 +118,29 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": meaning[status]} for status in statuses}
 
 
+async def _require_write_at_unit(
+    uow: UnitOfWork, principal: Principal, edition: Edition, code: str
+) -> None:
+    """403 when the unit is outside the key's province; an unknown unit is left to the use case."""
+    unit = await uow.units.get(edition, code)
+    if unit is not None:
+        principal.require_write(edition, unit.path)
+
+
+async def _require_write_at_team(
+    uow: UnitOfWork, principal: Principal, team_id: uuid.UUID, edition: Edition | None
+) -> None:
+    team = await use_cases.get_team(uow, team_id, edition)
+    principal.require_write(team.edition, team.unit_path)
+
+
 router = APIRouter(prefix="/v1", tags=["registry"])
 
 
 @router.get("/units/{code}", response_model=UnitOut, responses=_errors(404))
-async def read_unit(code: str, context: Context, edition: QueryEdition = None) -> UnitOut:
+async def read_unit(
+    code: str, context: Context, principal: PrincipalDep, edition: QueryEdition = None
+) -> UnitOut:
     """One unit of an edition."""
     async with unit_of_work(context.sessionmaker) as uow:
         unit = await use_cases.get_unit(uow, edition or context.settings.edition, code)
@@ -127,6 +150,7 @@ async def read_unit(code: str, context: Context, edition: QueryEdition = None) -
 @router.get("/units", response_model=UnitList, responses=_errors(404, 422))
 async def list_units(
     context: Context,
+    principal: PrincipalDep,
     parent: Annotated[str | None, Query(description="list this unit's children")] = None,
     level: Annotated[Level | None, Query(description="only units of this level")] = None,
     edition: QueryEdition = None,
@@ -144,6 +168,7 @@ async def register_village(
     body: RegisterVillageRequest,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: QueryEdition = None,
 ) -> Response:
@@ -157,9 +182,13 @@ async def register_village(
     )
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
-        return 201, UnitOut.of(await use_cases.register_village(uow, command))
+        await _require_write_at_unit(uow, principal, command.edition, command.parent_code)
+        village = await use_cases.register_village(uow, command, actor=principal.actor)
+        return 201, UnitOut.of(village)
 
-    return await context.write_once(request, key, body, write, edition=command.edition)
+    return await context.write_once(
+        request, key, body, write, edition=command.edition, actor=principal.actor
+    )
 
 
 @router.post("/teams", status_code=201, response_model=TeamOut, responses=_errors(409, 422))
@@ -167,6 +196,7 @@ async def register_team(
     body: RegisterTeamRequest,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: QueryEdition = None,
 ) -> Response:
@@ -180,31 +210,40 @@ async def register_team(
     )
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
-        team = await use_cases.register_team(uow, command, today=use_cases.today_in_vietnam())
+        await _require_write_at_unit(uow, principal, command.edition, command.unit_code)
+        team = await use_cases.register_team(
+            uow, command, today=use_cases.today_in_vietnam(), actor=principal.actor
+        )
         return 201, TeamOut.of(team)
 
-    return await context.write_once(request, key, body, write, edition=command.edition)
+    return await context.write_once(
+        request, key, body, write, edition=command.edition, actor=principal.actor
+    )
 
 
 @router.get("/teams/{team_id}", response_model=TeamOut, responses=_errors(404))
 async def read_team(
-    team_id: uuid.UUID, context: Context, edition: TeamQueryEdition = None
+    team_id: uuid.UUID, context: Context, principal: PrincipalDep, edition: TeamQueryEdition = None
 ) -> TeamOut:
-    """One team with its current members."""
+    """One team with its current members (a key bound to a province reads only its own)."""
     async with unit_of_work(context.sessionmaker) as uow:
         team = await use_cases.get_team(uow, team_id, edition)
+    principal.require_read(team.edition, team.unit_path)
     return TeamOut.of(team)
 
 
 @router.get("/teams", response_model=TeamList, responses=_errors(404, 422))
 async def list_teams(
     context: Context,
+    principal: PrincipalDep,
     unit: Annotated[str, Query(min_length=1, max_length=20, description="unit code")],
     edition: QueryEdition = None,
 ) -> TeamList:
     """Every team a unit has had, newest first (at most one of them active)."""
+    chosen = edition or context.settings.edition
     async with unit_of_work(context.sessionmaker) as uow:
-        found = await use_cases.teams_of_unit(uow, edition or context.settings.edition, unit)
+        principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, unit)).path)
+        found = await use_cases.teams_of_unit(uow, chosen, unit)
     return TeamList(items=tuple(TeamOut.of(team) for team in found))
 
 
@@ -219,6 +258,7 @@ async def add_member(
     body: AddMemberRequest,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: TeamQueryEdition = None,
 ) -> Response:
@@ -226,10 +266,15 @@ async def add_member(
     team_edition = domain.named_edition(edition, body.edition)
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
-        team, member = await use_cases.add_team_member(uow, team_id, body.command(), team_edition)
+        await _require_write_at_team(uow, principal, team_id, team_edition)
+        team, member = await use_cases.add_team_member(
+            uow, team_id, body.command(), team_edition, actor=principal.actor
+        )
         return 201, AddedMemberOut.of_team(team, member)
 
-    return await context.write_once(request, key, body, write, edition=team_edition)
+    return await context.write_once(
+        request, key, body, write, edition=team_edition, actor=principal.actor
+    )
 
 
 @router.delete(
@@ -243,16 +288,20 @@ async def remove_member(
     member_id: uuid.UUID,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: TeamQueryEdition = None,
 ) -> Response:
     """Remove a member; the leader may go, the last member may not (dissolve instead)."""
 
     async def write(uow: UnitOfWork) -> tuple[int, None]:
-        await use_cases.remove_team_member(uow, team_id, member_id, edition)
+        await _require_write_at_team(uow, principal, team_id, edition)
+        await use_cases.remove_team_member(uow, team_id, member_id, edition, actor=principal.actor)
         return 204, None
 
-    return await context.write_once(request, key, None, write, edition=edition)
+    return await context.write_once(
+        request, key, None, write, edition=edition, actor=principal.actor
+    )
 
 
 @router.post("/teams/{team_id}/dissolve", response_model=TeamOut, responses=_errors(404, 409, 422))
@@ -260,6 +309,7 @@ async def dissolve_team(
     team_id: uuid.UUID,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     body: DissolveTeamRequest | None = None,
     key: IdempotencyKey = None,
     edition: TeamQueryEdition = None,
@@ -268,6 +318,10 @@ async def dissolve_team(
     team_edition = domain.named_edition(edition, None if body is None else body.edition)
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
-        return 200, TeamOut.of(await use_cases.dissolve_team(uow, team_id, team_edition))
+        await _require_write_at_team(uow, principal, team_id, team_edition)
+        team = await use_cases.dissolve_team(uow, team_id, team_edition, actor=principal.actor)
+        return 200, TeamOut.of(team)
 
-    return await context.write_once(request, key, body, write, edition=team_edition)
+    return await context.write_once(
+        request, key, body, write, edition=team_edition, actor=principal.actor
+    )
