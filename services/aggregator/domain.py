@@ -96,9 +96,6 @@ class FigureDelta:
     def is_zero(self) -> bool:
         return not any(getattr(self, name) for name in COUNTERS)
 
-    def as_row(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNTERS}
-
     def as_tuple(self) -> tuple[int, ...]:
         """The counters in COUNTERS order."""
         return (

@@ -46,20 +46,37 @@ def _unit_figures(row: Row[Any]) -> UnitFigures:
     )
 
 
+# Keys per read: two bound parameters each, well under PostgreSQL's 32,767 per statement
+# (a rebuild may announce every unit of the country at once).
+_KEYS_PER_READ = 5_000
+
+
+def _chunks(keys: Collection[FigureKey]) -> list[list[tuple[Edition, str]]]:
+    pairs = [(k.edition, k.code) for k in sorted(keys)]
+    return [pairs[i : i + _KEYS_PER_READ] for i in range(0, len(pairs), _KEYS_PER_READ)]
+
+
 async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list[UnitFigures]:
-    """Fill in the support splits of the given figures, two key-range reads for all of them."""
+    """Fill in the support splits of the given figures, two key reads per chunk of them."""
     if not found:
         return found
     by_key = {f.key: f for f in found}
-    keys = [(k.edition, k.code) for k in by_key]
     for table, bucket in ((support_by_category, "category"), (support_by_month, "month")):
-        rows = await conn.execute(
-            select(
-                table.c.edition, table.c.code, table.c[bucket], table.c.events, table.c.residents
+        rows = [
+            row
+            for chunk in _chunks(by_key.keys())
+            for row in await conn.execute(
+                select(
+                    table.c.edition,
+                    table.c.code,
+                    table.c[bucket],
+                    table.c.events,
+                    table.c.residents,
+                )
+                .where(tuple_(table.c.edition, table.c.code).in_(chunk))
+                .order_by(table.c.edition, table.c.code, table.c[bucket])
             )
-            .where(tuple_(table.c.edition, table.c.code).in_(keys))
-            .order_by(table.c.edition, table.c.code, table.c[bucket])
-        )
+        ]
         for row in rows:
             target = by_key[FigureKey(row.edition, row.code)]
             split: dict[Any, SupportDelta] = (
@@ -71,21 +88,23 @@ async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list
 
 async def read_figures(conn: AsyncConnection, keys: Collection[FigureKey]) -> list[UnitFigures]:
     """The figures of the given units (and national rows), those that exist, in key order."""
-    if not keys:
-        return []
-    rows = await conn.execute(
-        select(*_COLUMNS)
-        .select_from(
-            figures.outerjoin(
-                units, and_(units.c.edition == figures.c.edition, units.c.code == figures.c.code)
+    found = []
+    for chunk in _chunks(keys):
+        rows = await conn.execute(
+            select(*_COLUMNS)
+            .select_from(
+                figures.outerjoin(
+                    units,
+                    and_(units.c.edition == figures.c.edition, units.c.code == figures.c.code),
+                )
             )
+            .where(tuple_(figures.c.edition, figures.c.code).in_(chunk))
+            # A unit is served once the unit itself is known (a team's events may come first).
+            .where((figures.c.code == NATIONAL) | units.c.code.is_not(None))
+            .order_by(figures.c.edition, figures.c.code)
         )
-        .where(tuple_(figures.c.edition, figures.c.code).in_([(k.edition, k.code) for k in keys]))
-        # A unit's row is served once the unit itself is known (a team's events may come first).
-        .where((figures.c.code == NATIONAL) | units.c.code.is_not(None))
-        .order_by(figures.c.edition, figures.c.code)
-    )
-    return await _with_support(conn, [_unit_figures(r) for r in rows])
+        found += [_unit_figures(r) for r in rows]
+    return await _with_support(conn, found)
 
 
 async def read_unit(conn: AsyncConnection, edition: Edition, code: str) -> UnitFigures | None:

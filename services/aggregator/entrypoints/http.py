@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,6 +34,7 @@ from services.aggregator.entrypoints.schemas import (
     child_level,
     csv_header,
     csv_row,
+    in_view,
     unit_coverage,
 )
 from shared.http import ApiError
@@ -183,7 +184,17 @@ def live_event(update: LiveUpdate) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def live(context: Context, edition: EditionParam) -> StreamingResponse:
+async def live(
+    context: Context,
+    edition: EditionParam,
+    parent: Annotated[
+        str | None,
+        Query(
+            description="only this unit and the units directly under it (a dashboard view); "
+            "empty: the nation and the provinces; omitted: every changed unit"
+        ),
+    ] = None,
+) -> StreamingResponse:
     """Server-Sent Events: after each applied batch, the changed units with their new figures."""
 
     async def events() -> AsyncIterator[str]:
@@ -194,7 +205,12 @@ async def live(context: Context, edition: EditionParam) -> StreamingResponse:
                     update = await subscription.next(HEARTBEAT_SECONDS)
                 except SubscriptionClosedError:
                     return
-                yield ": keep-alive\n\n" if update is None else live_event(update)
+                if update is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                shown = tuple(f for f in update.figures if in_view(f, parent))
+                if shown:
+                    yield live_event(replace(update, figures=shown))
 
     return StreamingResponse(
         events(),

@@ -92,6 +92,18 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
     )
 
 
+def in_view(figures: UnitFigures, parent: str | None) -> bool:
+    """Whether a view of `parent` shows these figures: the unit itself or a row under it.
+
+    `parent` None: every unit; "": the national view (the nation and its provinces).
+    """
+    if parent is None:
+        return True
+    if parent == "":
+        return figures.key.is_national or len(figures.path) == 1
+    return figures.key.code == parent or figures.path[-2:-1] == (parent,)
+
+
 def child_level(edition: Edition, parent_level: Level | None) -> Level | None:
     levels = levels_below(edition, parent_level)
     return levels[0] if levels else None
