@@ -11,6 +11,13 @@ STREAMS: Final = (REGISTRY_EVENTS, ACTIVITY_EVENTS)
 ACTIVITY_GROUP: Final = "activity"
 AGGREGATOR_GROUP: Final = "aggregator"
 
+# Which groups read each stream: an entry is done with once all of them acknowledged it
+# (what `cdtt streams trim` waits for before it removes anything).
+READERS: Final = {
+    REGISTRY_EVENTS: (ACTIVITY_GROUP, AGGREGATOR_GROUP),
+    ACTIVITY_EVENTS: (AGGREGATOR_GROUP,),
+}
+
 # The one field of every stream entry: the JSON envelope, readable with plain XRANGE.
 ENVELOPE_FIELD: Final = "envelope"
 

@@ -160,12 +160,17 @@ class Stack:
         name: str | None = None,
         env: Mapping[str, str] | None = None,
         wait_ready: bool = True,
+        port: int | None = None,
     ) -> ServiceProcess:
-        """Start `cdtt serve <service>` on a free port; by default wait until it is ready."""
+        """Start `cdtt serve <service>` on a free port; by default wait until it is ready.
+
+        `port`: a given one instead, e.g. the port of the process a test killed, so that
+        clients keep their address across the restart.
+        """
         name = name or service
         if name in self.processes and self.processes[name].alive():
             raise RuntimeError(f"{name} is running already")
-        port = free_port()
+        port = port or free_port()
         log_path = self.workdir / f"{name}-{port}.log"
         log_file = log_path.open("wb")
         process = await asyncio.to_thread(
