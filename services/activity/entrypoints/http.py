@@ -3,12 +3,15 @@
 Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
 answer, and the accepted events, their outbox rows and that answer commit together.
 `event_id` stays the natural key: an event sent again under any key (or none) is
-recorded once and answered with `duplicate: true`.
+recorded once and answered with `duplicate: true`. Writes need a publisher (or admin)
+API key; a publisher records support only for teams in its province, checked against the
+team directory in the same transaction, and its key id becomes the events' `actor`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -28,6 +31,8 @@ from services.activity.entrypoints.schemas import (
     SupportEventIn,
     SupportEventOut,
 )
+from shared.auth.dependencies import PublisherDep
+from shared.auth.principal import ForbiddenError, Principal
 from shared.http import error_body
 from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
 from shared.settings import Edition, Settings
@@ -91,12 +96,32 @@ def install_activity_errors(app: FastAPI) -> None:
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
+        403: "the team is outside the province of the key (a publisher key writes in its own)",
         404: "the team is not (yet) in activity's team directory",
         409: "the team is dissolved, or the event_id was used for another event",
         413: f"more than {domain.MAX_BATCH_SIZE:,} events in one batch",
         422: "invalid request",
     }
     return {status: {"description": meaning[status]} for status in statuses}
+
+
+async def _outside_scope(
+    uow: SqlUnitOfWork, principal: Principal, submissions: Sequence[domain.Submission]
+) -> dict[uuid.UUID, ForbiddenError]:
+    """The teams (by id) this key may not record support for: those outside its province.
+
+    A team not (yet) in the directory is left to the use case, which answers unknown_team.
+    """
+    if principal.province_code is None:
+        return {}
+    refused: dict[uuid.UUID, ForbiddenError] = {}
+    teams = await uow.directory.get_many({s.team_id for s in submissions})
+    for team_id, team in teams.items():
+        try:
+            principal.require_write(team.edition, team.unit_path)
+        except ForbiddenError as error:
+            refused[team_id] = error
+    return refused
 
 
 router = APIRouter(prefix="/v1", tags=["activity"])
@@ -106,12 +131,13 @@ router = APIRouter(prefix="/v1", tags=["activity"])
     "/support-events",
     status_code=202,
     response_model=SupportEventOut,
-    responses=_errors(404, 409, 422),
+    responses=_errors(403, 404, 409, 422),
 )
 async def record_support_event(
     body: SupportEventIn,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: QueryEdition = None,
 ) -> Response:
@@ -119,13 +145,17 @@ async def record_support_event(
     submission = body.submission(edition)
 
     async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
+        if refused := await _outside_scope(uow, principal, [submission]):
+            raise refused[submission.team_id]
         (outcome,) = await use_cases.record_support(
-            uow, [submission], today=use_cases.today_in_vietnam()
+            uow, [submission], today=use_cases.today_in_vietnam(), actor=principal.actor
         )
         record = outcome.unwrap()
         return 202, SupportEventOut.of(record, duplicate=outcome.status == "duplicate")
 
-    return await context.write_once(request, key, body, write, edition=edition)
+    return await context.write_once(
+        request, key, body, write, edition=edition, actor=principal.actor
+    )
 
 
 @router.post(
@@ -137,6 +167,7 @@ async def record_support_batch(
     body: SupportEventBatchIn,
     request: Request,
     context: Context,
+    principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: QueryEdition = None,
 ) -> Response:
@@ -154,10 +185,25 @@ async def record_support_batch(
             results[index] = ItemResult.refused(index, error)
 
     async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
+        refused = await _outside_scope(uow, principal, [submission for _, submission, _ in valid])
+        allowed = []
+        for index, submission, id_given in valid:
+            if (error := refused.get(submission.team_id)) is None:
+                allowed.append((index, submission, id_given))
+            else:
+                results[index] = ItemResult(
+                    index=index,
+                    status="rejected",
+                    event_id=submission.event_id if id_given else None,
+                    error=error_body(error.code, error.message, **error.details)["error"],
+                )
         outcomes = await use_cases.record_support(
-            uow, [submission for _, submission, _ in valid], today=use_cases.today_in_vietnam()
+            uow,
+            [submission for _, submission, _ in allowed],
+            today=use_cases.today_in_vietnam(),
+            actor=principal.actor,
         )
-        for (index, _, id_given), outcome in zip(valid, outcomes, strict=True):
+        for (index, _, id_given), outcome in zip(allowed, outcomes, strict=True):
             results[index] = ItemResult.of(index, outcome, id_given=id_given)
         answered = [result for result in results if result is not None]
         return 200, SupportEventBatchOut(
@@ -167,4 +213,6 @@ async def record_support_batch(
             results=answered,
         )
 
-    return await context.write_once(request, key, body, write, edition=edition)
+    return await context.write_once(
+        request, key, body, write, edition=edition, actor=principal.actor
+    )
