@@ -37,6 +37,8 @@ from services.aggregator.entrypoints.schemas import (
     in_view,
     unit_coverage,
 )
+from shared.auth.dependencies import LiveOperatorDep, OperatorDep
+from shared.auth.principal import Principal
 from shared.http import ApiError
 from shared.settings import Edition, Settings
 
@@ -91,11 +93,26 @@ def _unknown_unit(edition: Edition, code: str) -> ApiError:
     )
 
 
+async def _require_unit_in_scope(
+    conn: AsyncConnection, principal: Principal, edition: Edition, code: str
+) -> None:
+    """404 for an unknown unit; 403 when the key is bound to another province."""
+    if principal.province_code is None:
+        if not await unit_known(conn, edition, code):
+            raise _unknown_unit(edition, code)
+        return
+    unit = await read_unit(conn, edition, code)
+    if unit is None:
+        raise _unknown_unit(edition, code)
+    principal.require_read(edition, unit.path)
+
+
 @router.get("/coverage")
 async def national_coverage(
-    conn: Connection, edition: EditionParam, fresh: Fresh
+    conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
 ) -> NationalCoverage:
     """National figures of an edition, with one row per province."""
+    principal.require_everywhere(edition, "the national figures")
     national = await read_national(conn, edition)
     provinces = await read_children(conn, edition, None)
     body = unit_coverage(national, fresh.as_of, fresh.lag_ms)
@@ -108,15 +125,18 @@ async def coverage_csv(
     conn: Connection,
     edition: EditionParam,
     fresh: Fresh,
+    principal: OperatorDep,
     parent: Annotated[str | None, Query(description="unit code; omitted: the provinces")] = None,
 ) -> Response:
     """The children table of a unit (or the provinces) as CSV, UTF-8."""
     if parent is None:
+        principal.require_everywhere(edition, "the provinces' table")
         rows_level = child_level(edition, None)
     else:
         unit = await read_unit(conn, edition, parent)
         if unit is None:
             raise _unknown_unit(edition, parent)
+        principal.require_read(edition, unit.path)
         rows_level = child_level(edition, unit.level)
     children = await read_children(conn, edition, parent)
     header = csv_header(edition, rows_level)
@@ -138,22 +158,22 @@ async def coverage_csv(
 
 @router.get("/coverage/{code}")
 async def unit_figures(
-    code: str, conn: Connection, edition: EditionParam, fresh: Fresh
+    code: str, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
 ) -> UnitCoverage:
     """A unit's figures: its own team, and its subtree's teams, coverage and support."""
     unit = await read_unit(conn, edition, code)
     if unit is None:
         raise _unknown_unit(edition, code)
+    principal.require_read(edition, unit.path)
     return unit_coverage(unit, fresh.as_of, fresh.lag_ms)
 
 
 @router.get("/coverage/{code}/children")
 async def children_figures(
-    code: str, conn: Connection, edition: EditionParam, fresh: Fresh
+    code: str, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
 ) -> ChildrenCoverage:
     """The figures of each unit directly under `code`, by code."""
-    if not await unit_known(conn, edition, code):
-        raise _unknown_unit(edition, code)
+    await _require_unit_in_scope(conn, principal, edition, code)
     children = await read_children(conn, edition, code)
     return ChildrenCoverage(
         edition=edition,
@@ -187,6 +207,7 @@ def live_event(update: LiveUpdate) -> str:
 async def live(
     context: Context,
     edition: EditionParam,
+    principal: LiveOperatorDep,
     parent: Annotated[
         str | None,
         Query(
@@ -195,7 +216,10 @@ async def live(
         ),
     ] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: after each applied batch, the changed units with their new figures."""
+    """Server-Sent Events: after each applied batch, the changed units with their new figures.
+
+    A key bound to a province sees only the units of that province.
+    """
 
     async def events() -> AsyncIterator[str]:
         async with context.feed.subscribe(edition) as subscription:
@@ -208,7 +232,11 @@ async def live(
                 if update is None:
                     yield ": keep-alive\n\n"
                     continue
-                shown = tuple(f for f in update.figures if in_view(f, parent))
+                shown = tuple(
+                    f
+                    for f in update.figures
+                    if in_view(f, parent) and principal.covers(edition, f.path)
+                )
                 if shown:
                     yield live_event(replace(update, figures=shown))
 
