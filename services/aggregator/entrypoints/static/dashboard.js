@@ -38,6 +38,10 @@
       sort_by: "Sắp xếp theo {column}",
       load_failed: "Không tải được số liệu ({reason}). Đang thử lại khi có thay đổi.",
       not_found: "Không tìm thấy đơn vị {code} trong bộ đơn vị này.",
+      key_label: "Khoá API của cán bộ theo dõi (operator)",
+      key_submit: "Xem số liệu",
+      key_needed: "Trang này cần khoá API: {reason}",
+      key_note: "Khoá chỉ được giữ trong tab này cho đến khi đóng trình duyệt.",
       footer:
         "Số liệu do hệ thống các tỉnh gửi lên; trang do máy chủ tổng hợp phục vụ, không dùng tài nguyên bên ngoài.",
       lang_other: "English",
@@ -100,6 +104,10 @@
       sort_by: "Sort by {column}",
       load_failed: "Could not load the figures ({reason}). Retrying on the next change.",
       not_found: "No unit {code} in this edition.",
+      key_label: "Operator API key",
+      key_submit: "Show the figures",
+      key_needed: "This page needs an API key: {reason}",
+      key_note: "The key is kept in this tab only, until the browser closes.",
       footer:
         "Figures as published by the provinces' systems; served by the aggregator alone, with no outside resource.",
       lang_other: "Tiếng Việt",
@@ -215,14 +223,60 @@
     refresh();
   });
 
+  // ---- API key: asked for after a 401, kept in sessionStorage only (this tab, this session) ---
+
+  const KEY_STORE = "cdtt.apiKey";
+  const LIVE_COOKIE = "cdtt_live_key";
+  const storedKey = () => sessionStorage.getItem(KEY_STORE) || "";
+  const authHeaders = () => (storedKey() ? { Authorization: `Bearer ${storedKey()}` } : {});
+
+  // EventSource cannot send headers: the key travels as a cookie that only /v1/live reads,
+  // set just before a stream opens and deleted once it has opened or failed.
+  function setLiveCookie(on) {
+    const key = on ? storedKey() : "";
+    const secure = location.protocol === "https:" ? "; Secure" : "";
+    const expiry = key ? "" : "; Max-Age=0";
+    document.cookie = `${LIVE_COOKIE}=${key}; Path=/v1/live; SameSite=Strict${secure}${expiry}`;
+  }
+
+  function askForKey(reason) {
+    if ($("key-form")) {
+      $("key-reason").textContent = reason;
+      return;
+    }
+    const input = el("input", {
+      id: "key-input", type: "password", autocomplete: "off", spellcheck: "false", required: true,
+      "aria-describedby": "key-reason key-note",
+    });
+    const form = el("form", { id: "key-form", class: "card key-form" },
+      el("label", { for: "key-input" }, t("key_label")), " ", input, " ",
+      el("button", { type: "submit", class: "button" }, t("key_submit")),
+      el("p", { id: "key-reason", class: "error", role: "alert" }, reason),
+      el("p", { id: "key-note" }, t("key_note")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(KEY_STORE, input.value.trim());
+      form.remove();
+      refresh();
+      connectLive();
+    });
+    document.querySelector("main").prepend(form);
+    input.focus();
+  }
+
   // ---- loading: one fetch cycle at a time; a change during a fetch asks for one more ------
 
   async function getJson(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const response = await fetch(url, {
+      headers: { Accept: "application/json", ...authHeaders() },
+      cache: "no-store",
+    });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       const error = new Error(body?.error?.message || `HTTP ${response.status}`);
       error.status = response.status;
+      error.details = body?.error || {};
+      if (response.status === 401) sessionStorage.removeItem(KEY_STORE);
       throw error;
     }
     return response.json();
@@ -261,11 +315,19 @@
           showError(null);
           render(view);
         } catch (error) {
-          showError(
-            error.status === 404
-              ? t("not_found", { code: state.unit })
-              : t("load_failed", { reason: error.message }),
-          );
+          if (error.status === 401) {
+            showError(null);
+            askForKey(t("key_needed", { reason: error.message }));
+          } else if (error.status === 403 && error.details.province && !state.unit) {
+            // A key bound to one province: its province is where the figures start.
+            navigate({ edition: error.details.edition, unit: error.details.province }, false);
+          } else {
+            showError(
+              error.status === 404
+                ? t("not_found", { code: state.unit })
+                : t("load_failed", { reason: error.message }),
+            );
+          }
         }
       } while (state.dirty);
       state.loading = null;
@@ -699,15 +761,18 @@
   function connectLive() {
     if (state.source) state.source.close();
     if (!state.edition) return;
+    setLiveCookie(true);
     const source = new EventSource(api("/v1/live"));
     state.source = source;
     source.onopen = () => {
+      setLiveCookie(false);
       state.attempts = 0;
       setLive("live");
       refresh(); // whatever changed before this stream began (or while it was down) is fetched
     };
     source.addEventListener("coverage", (event) => onLive(event.data));
     source.onerror = () => {
+      setLiveCookie(false);
       if (state.source !== source) return;
       source.close();
       setLive("lost");
@@ -767,7 +832,27 @@
     if ($("live").dataset.state) setLive($("live").dataset.state);
   }
 
+  // With a key the CSV comes through fetch (a plain link cannot send the header).
+  async function downloadCsv(event) {
+    if (!storedKey()) return;
+    event.preventDefault();
+    const link = event.currentTarget;
+    try {
+      const response = await fetch(link.href, { headers: authHeaders(), cache: "no-store" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      const save = el("a", { href: url, download: link.getAttribute("download") });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 0);
+    } catch (error) {
+      showError(t("load_failed", { reason: error.message }));
+    }
+  }
+
   function start() {
+    $("export").addEventListener("click", downloadCsv);
     for (const button of document.querySelectorAll("button.edition")) {
       button.addEventListener("click", () => {
         if (button.dataset.edition !== state.edition)
