@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.aggregator.adapters.queries import read_figures
+from services.aggregator.adapters.queries import read_figures, snapshot
 from services.aggregator.adapters.store import LIVE_CHANNEL
 from services.aggregator.domain import FigureKey, UnitFigures
 from shared.settings import Edition
@@ -176,7 +176,7 @@ class LiveFeed:
         wanted = [key for key in changed if key.edition in editions]
         if not wanted:
             return
-        async with self._engine.connect() as conn:
+        async with snapshot(self._engine) as conn:
             found = await read_figures(conn, wanted)
         lag = await self._lag_probe()
         as_of = datetime.now(UTC)

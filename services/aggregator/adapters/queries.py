@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Row, and_, literal, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.adapters.tables import (
     figures,
@@ -24,6 +25,20 @@ from services.aggregator.domain import (
     UnitFigures,
 )
 from shared.settings import Edition
+
+
+@asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only connection on one snapshot.
+
+    A nation and its provinces, or a unit and its support splits, are read in several
+    statements; on one snapshot they agree with each other even while batches commit.
+    """
+    async with engine.connect() as conn:
+        yield await conn.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+
 
 _COLUMNS = (
     figures.c.edition,

@@ -25,6 +25,7 @@ from services.aggregator.adapters.queries import (
     read_children,
     read_national,
     read_unit,
+    snapshot,
     unit_known,
 )
 from services.aggregator.entrypoints.schemas import (
@@ -60,7 +61,7 @@ def _context(request: Request) -> AggregatorContext:
 
 
 async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with _context(request).engine.connect() as conn:
+    async with snapshot(_context(request).engine) as conn:
         yield conn
 
 
