@@ -28,7 +28,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cdtt.names import person_name, village_names
+from shared.auth.keys import bearer_headers
 from shared.events.activity import CATEGORIES
+from shared.settings import Settings
 
 app = typer.Typer()
 console = Console(highlight=False)
@@ -264,7 +266,8 @@ async def simulate_load(
         require_loopback(url)
     urls = {"registry": registry_url.rstrip("/"), "activity": activity_url.rstrip("/")}
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    headers = bearer_headers(Settings().api_key)  # CDTT_API_KEY when auth is on
+    async with httpx.AsyncClient(timeout=30.0, limits=limits, headers=headers) as client:
         targets = await communes_of(client, urls["registry"], provinces)
         communes = [commune for _, listed in targets for commune in listed]
         planned = len(communes) * teams_per_commune * (2 + support_per_team)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from cdtt.demo import Api, fetch_tree
+from cdtt.provincial import Api, fetch_tree
 from cdtt.report2022 import REPORTS_BY_PROVINCE, plan_province
 from shared.streams import STREAMS, stream_key
 from tests.e2e.stack import Stack

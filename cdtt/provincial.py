@@ -1,0 +1,254 @@
+"""The public HTTP API as a provincial system calls it: retries, Idempotency-Keys, answers read.
+
+What `cdtt demo` sends: villages, teams and support-event batches, each with a key derived
+from the replay plan; 503 and lost connections are retried (the key makes that safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from cdtt.report2022 import PlanError, ProvinceTree, SupportWrite, TeamWrite, Unit, VillageWrite
+
+EDITION = "legacy"
+KEY_PREFIX = "demo2022"
+SUPPORT_BATCH = 500
+ATTEMPTS = 8  # per request, on 503 / connection errors (the services retry-safe by key)
+CATCH_UP_SECONDS = 180.0  # for the activity's team directory and the aggregator
+
+
+class ReplayError(RuntimeError):
+    """The replay cannot go on: the message says what the services answered."""
+
+
+@dataclass
+class Tally:
+    villages_created: int = 0
+    villages_existing: int = 0
+    teams_created: int = 0
+    teams_existing: int = 0
+    support_accepted: int = 0
+    support_failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Api:
+    """The three services' public HTTP APIs, with retries on 503 and connection errors."""
+
+    def __init__(self, client: httpx.AsyncClient, urls: Mapping[str, str], limit: int) -> None:
+        self.client = client
+        self.urls = urls
+        self.slots = asyncio.Semaphore(limit)
+
+    async def call(
+        self, method: str, service: str, path: str, *, key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        url = self.urls[service].rstrip("/") + path
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self.slots:
+                    response = await self.client.request(method, url, headers=headers, **kwargs)
+            except httpx.TransportError as error:
+                if attempt == ATTEMPTS - 1:
+                    raise ReplayError(f"{method} {url}: {error!r}") from error
+            else:
+                if response.status_code not in (429, 502, 503, 504):
+                    return response
+            if attempt < ATTEMPTS - 1:
+                await asyncio.sleep(min(0.1 * 2**attempt, 3.0))  # back off before retrying
+        return response
+
+    async def units(self, parent: str) -> list[dict[str, Any]]:
+        response = await self.call(
+            "GET", "registry", "/v1/units", params={"parent": parent, "edition": EDITION}
+        )
+        if response.status_code == 404:
+            return []
+        _expect(response, 200)
+        items: list[dict[str, Any]] = response.json()["items"]
+        return sorted(items, key=lambda unit: unit["code"])
+
+
+def _expect(response: httpx.Response, *statuses: int) -> None:
+    if response.status_code not in statuses:
+        raise ReplayError(
+            f"{response.request.method} {response.request.url} -> {response.status_code}: "
+            f"{response.text[:500]}"
+        )
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+async def fetch_tree(api: Api, province: str) -> ProvinceTree:
+    response = await api.call(
+        "GET", "registry", f"/v1/units/{province}", params={"edition": EDITION}
+    )
+    if response.status_code == 404:
+        raise PlanError(
+            f"province {province} is not in the registry; load it with "
+            f"`cdtt units load --edition legacy --province {province}`"
+        )
+    _expect(response, 200)
+    districts = await api.units(province)
+    commune_lists = await asyncio.gather(*(api.units(d["code"]) for d in districts))
+    return ProvinceTree(
+        code=province,
+        name=response.json()["name"],
+        districts=tuple(Unit(d["code"], d["name"]) for d in districts),
+        communes={
+            d["code"]: tuple(Unit(c["code"], c["name"]) for c in communes)
+            for d, communes in zip(districts, commune_lists, strict=True)
+        },
+    )
+
+
+def _replayed(response: httpx.Response) -> bool:
+    return bool(response.headers.get("Idempotent-Replayed", "").lower() == "true")
+
+
+async def register_village(api: Api, tally: Tally, village: VillageWrite) -> None:
+    response = await api.call(
+        "POST",
+        "registry",
+        "/v1/units",
+        key=f"{KEY_PREFIX}:unit:{village.code}",
+        json={
+            "parent_code": village.parent_code,
+            "name": village.name,
+            "kind": village.kind,
+            "code": village.code,
+            "edition": EDITION,
+        },
+    )
+    if response.status_code == 409 and _error_code(response) == "unit_code_taken":
+        tally.villages_existing += 1  # registered by an earlier run whose key has expired
+        return
+    _expect(response, 201)
+    if _replayed(response):
+        tally.villages_existing += 1
+    else:
+        tally.villages_created += 1
+
+
+async def create_team(api: Api, tally: Tally, team: TeamWrite) -> str:
+    """The team's id: the new team's, or the active one an earlier run created."""
+    response = await api.call(
+        "POST",
+        "registry",
+        "/v1/teams",
+        key=f"{KEY_PREFIX}:team:{team.unit_code}",
+        json={
+            "unit_code": team.unit_code,
+            "name": team.name,
+            "established_on": team.established_on.isoformat(),
+            "members": [{"full_name": name, "role": role} for name, role in team.members],
+            "edition": EDITION,
+        },
+    )
+    if response.status_code == 409 and _error_code(response) == "unit_has_active_team":
+        existing = await api.call(
+            "GET", "registry", "/v1/teams", params={"unit": team.unit_code, "edition": EDITION}
+        )
+        _expect(existing, 200)
+        active = [t for t in existing.json()["items"] if t["status"] == "active"]
+        if not active:
+            raise ReplayError(f"{team.unit_code}: 409 but no active team is listed")
+        tally.teams_existing += 1
+        return str(active[0]["team_id"])
+    _expect(response, 201)
+    if _replayed(response):
+        tally.teams_existing += 1
+    else:
+        tally.teams_created += 1
+    return str(response.json()["team_id"])
+
+
+def support_body(write: SupportWrite, team_id: str) -> dict[str, Any]:
+    return {
+        "event_id": str(write.event_id),
+        "team_id": team_id,
+        "occurred_on": write.occurred_on.isoformat(),
+        "category": write.category,
+        "residents_helped": write.residents_helped,
+    }
+
+
+def _item_accepted(result: Mapping[str, Any]) -> bool:
+    status = result.get("status")
+    return status in ("accepted", "duplicate", "ok") or (
+        isinstance(status, int) and 200 <= status < 300
+    )
+
+
+def _item_team_unknown(result: Mapping[str, Any]) -> bool:
+    """The activity's team directory has not seen the team yet: worth sending again."""
+    error = result.get("error") or {}
+    code = error.get("code") if isinstance(error, Mapping) else error
+    return result.get("status") in (404, "not_found") or code in ("team_not_found", "unknown_team")
+
+
+async def send_support(
+    api: Api, events: Sequence[dict[str, Any]], tally: Tally, advance: Callable[[int], None]
+) -> None:
+    """Send in batches; items whose team activity does not know yet go again until a deadline."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    pending = list(events)
+    while pending:
+        retry: list[dict[str, Any]] = []
+        batches = [pending[i : i + SUPPORT_BATCH] for i in range(0, len(pending), SUPPORT_BATCH)]
+        answers = await asyncio.gather(*(_send_batch(api, batch) for batch in batches))
+        for batch, results in zip(batches, answers, strict=True):
+            for result in results:
+                item = batch[int(result["index"])]
+                if _item_accepted(result):
+                    tally.support_accepted += 1
+                    advance(1)
+                elif _item_team_unknown(result) and time.monotonic() < deadline:
+                    retry.append(item)
+                else:
+                    tally.support_failed += 1
+                    tally.failures.append(f"support {item['event_id']}: {result}")
+                    advance(1)
+        pending = retry
+        if pending:
+            await asyncio.sleep(0.5)  # let the team directory catch up before resending
+
+
+async def _send_batch(api: Api, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The key names the batch's content: the same batch replays its first answer, while a
+    # resent subset is a new request (activity deduplicates events by event_id anyway).
+    digest = hashlib.sha256("\n".join(item["event_id"] for item in batch).encode()).hexdigest()
+    response = await api.call(
+        "POST",
+        "activity",
+        "/v1/support-events:batch",
+        key=f"{KEY_PREFIX}:support:{digest[:40]}",
+        json={"events": list(batch)},
+    )
+    _expect(response, 200)
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+async def coverage(api: Api, code: str) -> dict[str, Any]:
+    response = await api.call(
+        "GET", "aggregator", f"/v1/coverage/{code}", params={"edition": EDITION}
+    )
+    if response.status_code == 404:
+        return {}
+    _expect(response, 200)
+    figures: dict[str, Any] = response.json()
+    return figures
