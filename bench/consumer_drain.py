@@ -108,6 +108,7 @@ async def main(count: int, runs: int) -> None:
         )
     print(f"  GroupConsumer / raw        = {medians['GroupConsumer'] / medians['raw']:.2f}")
     print(f"  GroupConsumer / raw+decode = {medians['GroupConsumer'] / medians['raw+decode']:.2f}")
+    print(f"  load average after the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -77,13 +77,16 @@ async def activity_server(database_url: str, redis_url: str, namespace: str) -> 
         "CDTT_REDIS_URL": redis_url,
         "CDTT_STREAM_NAMESPACE": namespace,
         "CDTT_LOG_LEVEL": "WARNING",
+        # Ingest cost only: with auth on, the per-key rate limit (CDTT_RATE_LIMIT_PER_SECOND,
+        # default 100 requests/s) would cap the single-event endpoint by itself.
+        "CDTT_AUTH": "off",
     }
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "cdtt"),
         *("serve", "activity", "--port", str(port)),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab"),  # noqa: SIM115, ASYNC230
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -200,7 +203,7 @@ async def main(events: int, runs: int, single_concurrency: int, batch_concurrenc
     single, batch = statistics.median(rates["single"]), statistics.median(rates["batch"])
     print(
         f"activity ingest, {events:,} events per endpoint per run, median of {runs} runs "
-        f"(real `cdtt serve activity`, relay publishing meanwhile):"
+        f"(real `cdtt serve activity`, auth off, relay publishing meanwhile):"
     )
     print(
         f"  single  POST /v1/support-events        {single:>8,.0f} events/s  "
@@ -212,6 +215,8 @@ async def main(events: int, runs: int, single_concurrency: int, batch_concurrenc
         f"runs: {', '.join(f'{r:,.0f}' for r in rates['batch'])})"
     )
     print(f"  batch / single = {batch / single:.1f}x")
+    # The machine is shared: say how busy it was, so figures from runs can be compared.
+    print(f"  load average after the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
