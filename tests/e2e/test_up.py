@@ -7,11 +7,12 @@ process is left behind; a second `cdtt up` on the same data folder shows the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -138,15 +139,28 @@ def still_running(processes: list[psutil.Process]) -> list[str]:
     return alive
 
 
-def using_folder(data_dir: Path) -> list[str]:
-    """Any process on the machine whose command line or working folder is in `data_dir`."""
+def processes_in(folder: Path) -> list[psutil.Process]:
+    """Every process on the machine whose command line or working folder is in `folder`."""
     found = []
-    for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
+    for process in psutil.process_iter(["cmdline", "cwd"]):
         info: dict[str, Any] = process.info
-        where = " ".join(info["cmdline"] or []) + " " + (info["cwd"] or "")
-        if str(data_dir) in where:
-            found.append(f"{info['pid']} {where}")
+        if str(folder) in " ".join(info["cmdline"] or []) + " " + (info["cwd"] or ""):
+            found.append(process)
     return found
+
+
+def using_folder(data_dir: Path) -> list[str]:
+    return still_running(processes_in(data_dir))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """The run's data folder; whatever a failed test left running in it is killed after."""
+    folder = tmp_path / "data"
+    yield folder
+    for process in processes_in(folder):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 async def yen_bai(aggregator: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -166,8 +180,7 @@ def assert_yen_bai_report(province: dict[str, Any], district: dict[str, Any]) ->
     assert province["teams"] == 1 + 25 + 172
 
 
-async def test_up_on_embedded_servers_replays_then_stops_leaving_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+async def test_up_on_embedded_servers_replays_then_stops_leaving_nothing(data_dir: Path) -> None:
     async with cdtt_up(data_dir, "--demo", "--province", "15") as up:
         await up.wait_for_line(READY_LINE, within=240)
         assert any("embedded Valkey + PostgreSQL started" in line for line in up.output)
@@ -197,10 +210,9 @@ async def test_up_on_embedded_servers_replays_then_stops_leaving_nothing(tmp_pat
     assert using_folder(data_dir) == []
 
 
-async def test_up_killed_outright_leaves_nothing_once_it_runs_again(tmp_path: Path) -> None:
+async def test_up_killed_outright_leaves_nothing_once_it_runs_again(data_dir: Path) -> None:
     """SIGKILL gives `cdtt up` no chance to clean up: its services still get SIGTERM (they
     die with their parent), and the next `cdtt up` on the folder takes over its servers."""
-    data_dir = tmp_path / "data"
     async with cdtt_up(data_dir, "--province", "15") as up:
         await up.wait_for_line(READY_LINE, within=120)
         started = [*up.processes(), postgres_of(data_dir)]
