@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.aggregator.adapters.tables import processed_events
 from shared.db import engine_scope
@@ -101,9 +101,21 @@ async def test_an_aggregator_killed_mid_batch_loses_and_doubles_nothing(
     await check_clean(producers)
 
 
+async def deadlocks(settings: Settings) -> int:
+    async with (
+        engine_scope(settings.database_url_for("aggregator"), pool_size=1) as engine,
+        engine.connect() as conn,
+    ):
+        found = await conn.scalar(
+            text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        )
+        return int(found or 0)
+
+
 async def test_two_aggregators_in_one_group_under_load_give_exact_figures(
-    producers: Stack,
+    producers: Stack, settings: Settings
 ) -> None:
+    deadlocks_before = await deadlocks(settings)
     aggregators = [await producers.start("aggregator", name=f"aggregator-{n}") for n in (1, 2)]
     await load_units(producers)
     lags: list[int] = []
@@ -134,6 +146,7 @@ async def test_two_aggregators_in_one_group_under_load_give_exact_figures(
 
     result = await check_clean(producers)
     assert "no differences" in result
+    assert await deadlocks(settings) == deadlocks_before
 
     for aggregator in aggregators:
         async with httpx.AsyncClient(base_url=aggregator.url) as client:
