@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from shared.auth.keys import Role
 from shared.auth.store import KeyRuleError, StoredKey, create_key, list_keys, revoke_key
@@ -86,17 +85,12 @@ def list_() -> None:
             await migrate_auth(engine)
             return await list_keys(engine)
 
-    table = Table("key id", "role", "province", "name", "created", "revoked")
+    # Tab-separated, whole lines: readable in a terminal, and for `cut` or a spreadsheet.
+    typer.echo("key_id\trole\tprovince\tname\tcreated_at\trevoked_at")
     for key in asyncio.run(run()):
-        table.add_row(
-            key.key_id,
-            key.role,
-            _scope(key),
-            key.name,
-            f"{key.created_at:%Y-%m-%d %H:%M:%S%z}",
-            "" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M:%S%z}",
-        )
-    Console(highlight=False).print(table)
+        revoked = "" if key.revoked_at is None else key.revoked_at.isoformat(timespec="seconds")
+        fields = (key.key_id, key.role, _scope(key), key.name.replace("\t", " "))
+        typer.echo("\t".join((*fields, key.created_at.isoformat(timespec="seconds"), revoked)))
 
 
 @keys_app.command("revoke")
