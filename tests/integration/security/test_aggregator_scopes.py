@@ -1,0 +1,115 @@
+"""Aggregator over HTTP with auth on: operators read figures, within their province if bound."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.aggregator.bootstrap import create_app
+from shared.events import UnitRegistered, entry_fields
+from shared.events.registry import UnitState
+from shared.settings import Settings
+from shared.streams import REGISTRY_EVENTS, stream_key
+from tests.integration.security.conftest import Keys
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+LEGACY = {"edition": "legacy"}
+
+
+@pytest.fixture
+async def aggregator(secured: Settings, redis: Redis) -> AsyncIterator[FastAPI]:
+    """The aggregator with auth on, knowing provinces 15 and 20 and a district of 15."""
+    units = [
+        (
+            ("15",),
+            UnitState(
+                code="15", name="Tỉnh Yên Bái", level="province", kind="tỉnh", parent_code=None
+            ),
+        ),
+        (
+            ("20",),
+            UnitState(
+                code="20", name="Tỉnh Lạng Sơn", level="province", kind="tỉnh", parent_code=None
+            ),
+        ),
+        (
+            ("15", "136"),
+            UnitState(
+                code="136", name="Huyện Văn Yên", level="district", kind="huyện", parent_code="15"
+            ),
+        ),
+    ]
+    key = stream_key(REGISTRY_EVENTS, secured.stream_namespace)
+    for path, state in units:
+        event = UnitRegistered.new(edition="legacy", unit_path=path, payload=state)
+        await redis.xadd(key, entry_fields(event))  # type: ignore[arg-type]
+    app = create_app(secured)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(aggregator: FastAPI, keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=aggregator)
+    async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as http:
+
+        async def loaded() -> bool:
+            response = await http.get("/v1/coverage/136", params=LEGACY, headers=keys.admin.headers)
+            return response.status_code == 200
+
+        await wait_until(loaded, message="units in the aggregator")
+        yield http
+
+
+async def test_figures_need_an_operator_or_admin_key(client: httpx.AsyncClient, keys: Keys) -> None:
+    assert (await client.get("/v1/coverage", params=LEGACY)).status_code == 401
+    for key in (keys.operator, keys.admin):
+        assert (
+            await client.get("/v1/coverage", params=LEGACY, headers=key.headers)
+        ).status_code == 200
+        csv = await client.get("/v1/coverage.csv", params=LEGACY, headers=key.headers)
+        assert csv.status_code == 200
+    publisher = await client.get(
+        "/v1/coverage/15", params=LEGACY, headers=keys.publisher_15.headers
+    )
+    assert publisher.status_code == 403
+    assert publisher.json()["error"]["code"] == "role_not_allowed"
+
+
+async def test_an_operator_of_one_province_reads_only_that_province(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    headers = keys.operator_15.headers
+    for path in ("/v1/coverage/15", "/v1/coverage/15/children", "/v1/coverage/136"):
+        assert (await client.get(path, params=LEGACY, headers=headers)).status_code == 200, path
+    own_csv = await client.get(
+        "/v1/coverage.csv", params=LEGACY | {"parent": "15"}, headers=headers
+    )
+    assert own_csv.status_code == 200
+    assert "Huyện Văn Yên" in own_csv.text
+
+    for path, params in (
+        ("/v1/coverage/20", LEGACY),
+        ("/v1/coverage/20/children", LEGACY),
+        ("/v1/coverage.csv", LEGACY | {"parent": "20"}),
+        ("/v1/coverage/15", {"edition": "2025"}),  # code 15 of the other edition: not its own
+    ):
+        refused = await client.get(path, params=params, headers=headers)
+        assert refused.status_code in (403, 404), (path, refused.text)
+        if refused.status_code == 403:
+            assert refused.json()["error"]["code"] == "outside_scope"
+            assert "Lạng Sơn" not in refused.text
+
+    national = await client.get("/v1/coverage", params=LEGACY, headers=headers)
+    assert national.status_code == 403
+    error = national.json()["error"]
+    assert (error["code"], error["province"], error["edition"]) == ("outside_scope", "15", "legacy")
+    assert "/v1/coverage/15?edition=legacy" in error["message"]
+    provinces_csv = await client.get("/v1/coverage.csv", params=LEGACY, headers=headers)
+    assert provinces_csv.status_code == 403
