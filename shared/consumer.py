@@ -11,7 +11,10 @@ do what DESIGN.md's delivery rules need, this module does it with redis-py and s
 - a failing entry is never redelivered by FastStream, so the reclaimer retries it and
   counts deliveries from XPENDING, moving it to the dead-letter stream at the limit;
 - after NOGROUP (Redis lost the stream) FastStream stops the subscriber for good, so a
-  supervisor recreates the group at "0" and replaces the broker, without a process restart.
+  supervisor recreates the group at "0" and replaces the broker, without a process restart;
+- an attempt that failed because PostgreSQL or Redis was away is not the entry's fault:
+  its delivery is not counted (XCLAIM RETRYCOUNT puts the count back), so an outage
+  longer than max_deliveries reclaims never dead-letters good entries.
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ from faststream.redis.message import FAKE_CONSUMER
 from faststream.redis.message import RedisBatchStreamMessage as RawBatchMessage
 from faststream.redis.message import RedisStreamMessage as RawEntryMessage
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
 from shared.events import Event, PoisonEntryError, decode_entry
 from shared.faults import crash_point
 from shared.metrics import consumer_lag, consumer_pending, events_consumed, events_dead_lettered
+from shared.outages import dependency_unavailable
 from shared.streams import dead_letter_key, stream_key
 
 log = logging.getLogger(__name__)
@@ -303,7 +307,9 @@ class GroupConsumer:
             async with self._locks[stream]:
                 await self._handlers[stream]([event])
         except Exception as error:
-            if deliveries >= self._max_deliveries:
+            if dependency_unavailable(error):
+                await self._uncount_delivery(stream, entry_id, deliveries, error)
+            elif deliveries >= self._max_deliveries:
                 reason = (
                     f"handler failed on delivery {deliveries}/{self._max_deliveries}: {error!r}"
                 )
@@ -321,6 +327,29 @@ class GroupConsumer:
             return
         await self._client.xack(self._keys[stream], self.group, entry_id)
         self._applied(stream, [event], entry_id)
+
+    async def _uncount_delivery(
+        self, stream: str, entry_id: EntryId, deliveries: int, error: Exception
+    ) -> None:
+        """Leave the entry pending with this attempt not counted (JUSTID: no increment)."""
+        log.warning(
+            "a dependency is away (%r); %s %s stays pending, delivery %d not counted",
+            error,
+            stream,
+            entry_id.decode(),
+            deliveries,
+            extra={"stream": stream},
+        )
+        with contextlib.suppress(RedisError):
+            await self._client.xclaim(
+                self._keys[stream],
+                self.group,
+                self.consumer_name,
+                0,
+                [entry_id],
+                retrycount=deliveries - 1,
+                justid=True,
+            )
 
     async def _deliveries(self, stream: str, entry_id: EntryId) -> int | None:
         """Times delivered so far (XPENDING; XAUTOCLAIM counts as one), None if not pending."""

@@ -12,6 +12,7 @@ of the producers' tables, the aggregator's projections and the streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -127,6 +128,22 @@ async def dead_letters(redis: Redis, namespace: str) -> dict[tuple[str, str], se
     return found
 
 
+async def add_copies(settings: Settings, count: int, namespace: str | None = None) -> int:
+    """XADD again the newest `count` entries of each stream, unchanged: duplicates."""
+    redis = Redis.from_url(settings.require_redis_url())
+    added = 0
+    try:
+        for stream in READERS:
+            key = stream_key(stream, namespace or settings.stream_namespace)
+            newest: Any = await redis.xrevrange(key, count=count)
+            for _, fields in reversed(newest):
+                await redis.xadd(key, fields)
+                added += 1
+    finally:
+        await redis.aclose()
+    return added
+
+
 @dataclass
 class Audit:
     """What the audit read, for the measurements."""
@@ -138,6 +155,84 @@ class Audit:
     duplicates_absorbed: int
     dead_lettered: int
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadinessSample:
+    at: float
+    name: str
+    pid: int
+    alive: bool
+    status: int | None  # of GET /readyz; None when nothing answered
+    checks: dict[str, bool]
+
+
+class ReadinessWatch:
+    """Polls every service's /readyz and process while a fault lasts."""
+
+    def __init__(self, stack: Stack, every: float = 0.2) -> None:
+        self.stack = stack
+        self.every = every
+        self.samples: list[ReadinessSample] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ReadinessWatch:
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                for name, process in list(self.stack.processes.items()):
+                    status, checks = None, {}
+                    try:
+                        answer = await client.get(f"{process.url}/readyz")
+                        status, checks = answer.status_code, answer.json().get("checks", {})
+                    except (httpx.TransportError, ValueError):
+                        pass
+                    self.samples.append(
+                        ReadinessSample(
+                            time.monotonic(),
+                            name,
+                            process.process.pid,
+                            process.alive(),
+                            status,
+                            checks,
+                        )
+                    )
+                await asyncio.sleep(self.every)
+
+    def of(self, name: str, start: float = 0.0, end: float = float("inf")) -> list[ReadinessSample]:
+        return [s for s in self.samples if s.name == name and start <= s.at <= end]
+
+    def all_green_after(self, moment: float) -> float | None:
+        """Seconds from `moment` until the latest /readyz of every service was 200."""
+        latest: dict[str, ReadinessSample] = {}
+        for sample in self.samples:
+            latest[sample.name] = sample
+            complete = len(latest) == len(self.stack.processes)
+            if complete and sample.at >= moment and all(s.status == 200 for s in latest.values()):
+                return round(sample.at - moment, 2)
+        return None
+
+    def assert_survived(self, name: str, dependency: str, down: float, up: float) -> None:
+        """One process all along (no crash, no restart), red while `dependency` was away,
+        green again after."""
+        samples = self.of(name)
+        assert samples, f"no readiness sample of {name}"
+        assert len({s.pid for s in samples}) == 1, f"{name} was restarted"
+        assert all(s.alive for s in samples), f"{name} exited while {dependency} was away"
+        during = self.of(name, down, up)
+        assert any(s.status == 503 and s.checks.get(dependency) is False for s in during), (
+            f"{name} never reported {dependency} down: {during}"
+        )
+        assert samples[-1].status == 200, f"{name} not ready again: {samples[-1]}"
 
 
 class FaultSystem:
@@ -234,15 +329,26 @@ class FaultSystem:
         aggregator caught up with every entry the streams held at `since`.
         """
         marks = await self._stream_ends()
+        firsts: dict[str, float] = {}
 
         async def back() -> bool:
-            ready = all([await self.ready(name) for name in self.stack.processes])
-            answering = all(
-                ledger.first_accepted_after(s, since) is not None for s in ("registry", "activity")
-            )
-            return ready and answering and await self._caught_up(marks)
+            conditions = {
+                "ready": all([await self.ready(name) for name in self.stack.processes]),
+                "answering": all(
+                    ledger.first_accepted_after(s, since) is not None
+                    for s in ("registry", "activity")
+                ),
+                "caught_up": await self._caught_up(marks),
+            }
+            for name, met in conditions.items():
+                if met:
+                    firsts.setdefault(name, round(time.monotonic() - since, 2))
+            return all(conditions.values())
 
-        await wait_until(back, timeout=within, interval=0.1, message="recovery")
+        try:
+            await wait_until(back, timeout=within, interval=0.1, message="recovery")
+        finally:
+            self.facts["recovery"] = firsts
         return time.monotonic() - since
 
     async def _stream_ends(self) -> dict[str, str]:
@@ -476,6 +582,7 @@ class FaultSystem:
                 "recover_s": None if recover_s is None else round(recover_s, 2),
                 "drain_s": round(drain_s, 2),
                 "check": self.facts.get("check", ""),
+                "recovery": self.facts.get("recovery", {}),
                 **extra,
             }
         )

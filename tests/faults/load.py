@@ -64,6 +64,8 @@ class Ledger:
     accepted_at: dict[str, list[float]] = field(
         default_factory=lambda: {"registry": [], "activity": []}
     )
+    # (service, sent at, answered at, status) of every request, for faults with a window.
+    answers: list[tuple[str, float, float, str]] = field(default_factory=list)
 
     def record(
         self, service: str, kind: str, outcome: Outcome, status: str, count: int = 1
@@ -78,6 +80,14 @@ class Ledger:
 
     def support_ids(self, outcome: Outcome) -> set[str]:
         return {event_id for event_id, o in self.support.items() if o == outcome}
+
+    def answered_within(self, start: float, end: float) -> Counter[str]:
+        """Statuses of the requests sent and answered between `start` and `end`."""
+        return Counter(
+            status
+            for _, sent, answered, status in self.answers
+            if start <= sent and answered <= end
+        )
 
     def first_accepted_after(self, service: str, moment: float) -> float | None:
         return next((t for t in self.accepted_at[service] if t >= moment), None)
@@ -227,11 +237,17 @@ class LoadDriver:
     async def _send(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
     ) -> tuple[Outcome, str, httpx.Response | None]:
+        service = "registry" if client is self._registry else "activity"
+        sent = time.monotonic()
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.TransportError as error:
-            return (*_failure(error), None)
-        return (*_status(response), response)
+            outcome, status = _failure(error)
+            self.ledger.answers.append((service, sent, time.monotonic(), status))
+            return outcome, status, None
+        outcome, status = _status(response)
+        self.ledger.answers.append((service, sent, time.monotonic(), status))
+        return outcome, status, response
 
     def _support_body(self, team: TeamModel) -> dict[str, Any]:
         occurred = date(2025, 1, 1) + timedelta(days=self._rng.randint(0, 300))
