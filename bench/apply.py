@@ -1,0 +1,211 @@
+"""Item 1: the aggregator's apply rate (its real consumer) vs a raw redis-py + asyncpg loop.
+
+Setup (untimed): units and teams of a 2025-edition hierarchy go through the real consumer,
+then a warm-up of support events, so every figures row exists. Then, in pairs and in
+alternating order, the same number of fresh support.recorded events is drained by:
+- ours: `aggregator_consumer` as the service runs it (group "aggregator", batches of
+  CDTT_CONSUMER_BATCH_SIZE, pydantic decoding, apply_batch in one transaction, XACK);
+- raw: XREADGROUP of 500, orjson, the deltas summed in plain dicts, one asyncpg
+  transaction with the same batched upserts (processed_events claim, figures,
+  support_by_category, support_by_month), XACK.
+Support events are what the programme produces by the million; registry events are rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+from redis.asyncio import Redis
+
+from bench.harness import ItemResult, Paired, Row, Scratch, fmt_rate, median, rate
+from bench.traffic import (
+    Hierarchy,
+    activity_key,
+    check_shapes,
+    fill,
+    hierarchy,
+    registry_key,
+    support_envelopes,
+    team_envelopes,
+    unit_envelopes,
+)
+from services.aggregator.entrypoints.subscribers import aggregator_consumer
+from shared.db import engine_scope
+from shared.settings import Settings, libpq_url
+from shared.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, REGISTRY_EVENTS
+
+RAW_BATCH = 500
+RAW_GROUP = "raw"
+
+_CLAIM = """
+INSERT INTO aggregator.processed_events (event_id, stream)
+SELECT unnest($1::uuid[]), $2
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+_FIGURES = """
+INSERT INTO aggregator.figures (edition, code, support_events, support_residents)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+ON CONFLICT (edition, code) DO UPDATE SET
+  support_events = figures.support_events + excluded.support_events,
+  support_residents = figures.support_residents + excluded.support_residents
+"""
+_SPLIT = """
+INSERT INTO aggregator.{table} (edition, code, {bucket}, events, residents)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+ON CONFLICT (edition, code, {bucket}) DO UPDATE SET
+  events = {table}.events + excluded.events,
+  residents = {table}.residents + excluded.residents
+"""
+_CATEGORY = _SPLIT.format(table="support_by_category", bucket="category")
+_MONTH = _SPLIT.format(table="support_by_month", bucket="month")
+
+Sums = dict[tuple[str, ...], list[int]]
+
+
+def _add(sums: Sums, key: tuple[str, ...], residents: int) -> None:
+    row = sums.get(key)
+    if row is None:
+        sums[key] = [1, residents]
+    else:
+        row[0] += 1
+        row[1] += residents
+
+
+def raw_deltas(events: Sequence[dict[str, Any]]) -> tuple[Sums, Sums, Sums]:
+    """Support events → per-key sums for figures, by category and by month."""
+    figures: Sums = {}
+    by_category: Sums = {}
+    by_month: Sums = {}
+    for event in events:
+        edition, payload = event["edition"], event["payload"]
+        residents, category = payload["residents_helped"], payload["category"]
+        month = payload["occurred_on"][:7]
+        for code in ("", *event["unit_path"]):
+            _add(figures, (edition, code), residents)
+            _add(by_category, (edition, code, category), residents)
+            _add(by_month, (edition, code, month), residents)
+    return figures, by_category, by_month
+
+
+def _columns(sums: Sums) -> list[list[Any]]:
+    rows = [(*key, *values) for key, values in sorted(sums.items())]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def raw_apply(redis: Redis, dsn: str, key: str, count: int) -> float:
+    """The raw loop over `count` entries of `key` (a new group at 0); events/s."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await redis.xgroup_create(key, RAW_GROUP, id="0")
+        started, done = time.perf_counter(), 0
+        while done < count:
+            reply: Any = await redis.xreadgroup(
+                RAW_GROUP, "raw", {key: ">"}, count=RAW_BATCH, block=1000
+            )
+            for _, entries in reply:
+                ids = [entry_id for entry_id, _ in entries]
+                events = [orjson.loads(fields[ENVELOPE_FIELD.encode()]) for _, fields in entries]
+                async with conn.transaction():
+                    claimed = await conn.fetch(
+                        _CLAIM, sorted({e["event_id"] for e in events}), ACTIVITY_EVENTS
+                    )
+                    fresh = {str(r[0]) for r in claimed}
+                    figures, by_category, by_month = raw_deltas(
+                        [e for e in events if e["event_id"] in fresh]
+                    )
+                    if figures:
+                        await conn.execute(_FIGURES, *_columns(figures))
+                        await conn.execute(_CATEGORY, *_columns(by_category))
+                        await conn.execute(_MONTH, *_columns(by_month))
+                await redis.xack(key, RAW_GROUP, *ids)
+                done += len(entries)
+        return rate(done, time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def consumer_apply(settings: Settings, count: int, stream: str) -> float:
+    """The aggregator's own consumer until it has applied `count` more entries; events/s."""
+    async with engine_scope(settings.database_url_for("aggregator")) as engine:
+        consumer = aggregator_consumer(settings, engine)
+        started = time.perf_counter()
+        await consumer.start()
+        try:
+            # Polled: the consumer has no completion signal; 5 ms is far below a run.
+            while consumer.stats[stream].consumed < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            return rate(count, time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+
+async def prepare(settings: Settings, redis: Redis, tree: Hierarchy, warm_up: int) -> None:
+    """Units, teams and a warm-up of support through the real consumer (untimed)."""
+    units, teams = unit_envelopes(tree), team_envelopes(tree)
+    warm = support_envelopes(tree, warm_up, seed=99)
+    check_shapes(units, teams, warm)
+    await fill(redis, registry_key(settings.stream_namespace), [*units, *teams])
+    await consumer_apply(settings, len(units) + len(teams), REGISTRY_EVENTS)
+    await fill(redis, activity_key(settings.stream_namespace), warm)
+    await consumer_apply(settings, len(warm), ACTIVITY_EVENTS)
+
+
+async def measure(settings: Settings, events: int, runs: int, tree: Hierarchy) -> Paired:
+    redis = Redis.from_url(settings.require_redis_url())
+    dsn = libpq_url(settings.database_url_for("aggregator"))
+    paired = Paired()
+    try:
+        await prepare(settings, redis, tree, warm_up=min(events, 5_000))
+        for run in range(runs):
+            ours_events = support_envelopes(tree, events, seed=1_000 + run)
+            raw_events = support_envelopes(tree, events, seed=2_000 + run)
+            raw_key = activity_key(f"{settings.stream_namespace}raw{run}:")
+            await fill(redis, activity_key(settings.stream_namespace), ours_events)
+            await fill(redis, raw_key, raw_events)
+            if run % 2:
+                ours = await consumer_apply(settings, events, ACTIVITY_EVENTS)
+                raw = await raw_apply(redis, dsn, raw_key, events)
+            else:
+                raw = await raw_apply(redis, dsn, raw_key, events)
+                ours = await consumer_apply(settings, events, ACTIVITY_EVENTS)
+            paired.add(ours, raw)
+            await redis.delete(raw_key)
+            # Keep the stream short between runs: the bench measures applying, not memory.
+            await redis.xtrim(activity_key(settings.stream_namespace), maxlen=0)
+    finally:
+        await redis.aclose()
+    return paired
+
+
+async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
+    events, runs = (10_000, 3) if quick else (30_000, 5)
+    tree = hierarchy(2, 30, 10) if quick else hierarchy(4, 50, 10)
+    async with scratch.space("apply") as settings:
+        paired = await measure(settings, events, runs, tree)
+    ratio = paired.ratio
+    result = ItemResult("1", "Aggregator apply rate")
+    result.rows.append(
+        Row(
+            item="1",
+            measure=f"aggregator apply, support events ({events:,}/run, batch "
+            f"{settings.consumer_batch_size}, {runs} pairs)",
+            ours=fmt_rate(median(paired.ours)),
+            baseline=fmt_rate(median(paired.baseline)) + " (raw XREADGROUP+asyncpg)",
+            result=f"{ratio:.2f}×",
+            target="≥ 0.6× (aim 0.8×)",
+            met=ratio >= 0.6,
+        )
+    )
+    result.details = {
+        "events_per_run": events,
+        "villages": tree.villages,
+        "teams": len(tree.teams),
+        "apply": paired.as_json(),
+    }
+    return result

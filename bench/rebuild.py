@@ -1,0 +1,89 @@
+"""Item 6: `cdtt aggregator rebuild` over a million stream entries vs item 1's apply rate.
+
+Both streams of a scratch namespace hold a hierarchy's unit and team events and then
+support events (a million in all in full mode). Each run is the real command, as an
+operator runs it (`cdtt aggregator rebuild`, its own process, timed from start to exit),
+reading every entry into shadow tables and swapping them in. Events/s is entries read
+over that wall time; the ratio divides it by the median apply rate item 1 measured for
+the live consumer in the same bench run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bench import apply
+from bench.harness import ItemResult, Row, Scratch, fmt_rate, median, rate, service_env
+from bench.traffic import (
+    activity_key,
+    check_shapes,
+    fill,
+    hierarchy,
+    registry_key,
+    support_envelopes,
+    team_envelopes,
+    unit_envelopes,
+)
+from shared.settings import Settings
+
+
+async def rebuild_once(settings: Settings) -> float:
+    """Seconds `cdtt aggregator rebuild` took, start to exit."""
+    cdtt = str(Path(sys.executable).parent / "cdtt")
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        cdtt,
+        "aggregator",
+        "rebuild",
+        env=service_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"rebuild exited {process.returncode}: {(out + err).decode()[-2000:]}")
+    return seconds
+
+
+async def run(scratch: Scratch, *, quick: bool, apply_result: ItemResult | None) -> ItemResult:
+    if apply_result is None:
+        apply_result = await apply.run(scratch, quick=quick)
+    apply_rate = float(apply_result.details["apply"]["median_ours"])
+    total, runs = (60_000, 2) if quick else (1_000_000, 1)
+    tree = hierarchy(4, 50, 10)
+    registry_events = [*unit_envelopes(tree), *team_envelopes(tree)]
+    support = support_envelopes(tree, total - len(registry_events), seed=6)
+    check_shapes(registry_events, support)
+    rates = []
+    async with scratch.space("rebuild") as settings:
+        redis = Redis.from_url(settings.require_redis_url())
+        try:
+            await fill(redis, registry_key(settings.stream_namespace), registry_events)
+            await fill(redis, activity_key(settings.stream_namespace), support)
+        finally:
+            await redis.aclose()
+        del support
+        for _ in range(runs):
+            rates.append(rate(total, await rebuild_once(settings)))
+    ratio = median(rates) / apply_rate
+    result = ItemResult("6", "Rebuild")
+    result.rows.append(
+        Row(
+            "6",
+            f"cdtt aggregator rebuild, {total:,} entries ({runs} run{'s' if runs > 1 else ''}, "
+            "process start to exit)",
+            fmt_rate(median(rates)),
+            fmt_rate(apply_rate) + " (item 1's live apply rate)",
+            f"{ratio:.2f}×",
+            "reported (no target)",
+            None,
+        )
+    )
+    result.details = {"entries": total, "rates": rates, "apply_rate": apply_rate}
+    return result

@@ -1,0 +1,126 @@
+"""Item 2: the outbox relay's rate (outbox → stream) vs a raw DELETE … SKIP LOCKED + XADD loop.
+
+Per pair of runs, activity's outbox is filled with the same number of support.recorded
+rows (one INSERT … SELECT, untimed), then drained to a fresh stream key by:
+- ours: `shared.outbox.OutboxRelay.relay_batch` in the loop its `run()` uses (rows are
+  claimed with SKIP LOCKED, XADDed in one pipeline, marked sent and kept for replay);
+- raw: asyncpg `DELETE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
+  RETURNING`, the rows XADDed in one redis-py pipeline, commit.
+Both take batches of CDTT_RELAY_BATCH_SIZE (500).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import asyncpg
+from redis.asyncio import Redis
+
+from bench.harness import ItemResult, Paired, Row, Scratch, fmt_rate, median, rate
+from bench.traffic import hierarchy, support_envelopes
+from services.activity.adapters.tables import outbox
+from shared.db import engine_scope
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, libpq_url
+from shared.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD
+
+_FILL = """
+INSERT INTO activity.outbox (stream, event_id, event_type, envelope)
+SELECT $1, (e::json ->> 'event_id')::uuid, 'support.recorded', e FROM unnest($2::text[]) AS e
+"""
+_RAW_CLAIM = """
+DELETE FROM activity.outbox WHERE id IN (
+  SELECT id FROM activity.outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+  FOR UPDATE SKIP LOCKED
+) RETURNING stream, envelope
+"""
+
+
+async def fill_outbox(conn: asyncpg.Connection, envelopes: list[bytes]) -> None:
+    texts = [e.decode() for e in envelopes]
+    for start in range(0, len(texts), 10_000):
+        await conn.execute(_FILL, ACTIVITY_EVENTS, texts[start : start + 10_000])
+    await conn.execute("VACUUM ANALYZE activity.outbox")
+
+
+async def raw_relay(conn: asyncpg.Connection, redis: Redis, key: str, batch: int) -> float:
+    started, sent = time.perf_counter(), 0
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(_RAW_CLAIM, batch)
+            if not rows:
+                break
+            async with redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(key, {ENVELOPE_FIELD: row["envelope"]})
+                await pipe.execute()
+        sent += len(rows)
+    return rate(sent, time.perf_counter() - started)
+
+
+async def our_relay(settings: Settings, redis: Redis, namespace: str) -> float:
+    url = settings.database_url_for("activity")
+    async with engine_scope(url) as engine:
+        relay = OutboxRelay(
+            engine=engine,
+            redis=redis,
+            table=outbox,
+            listen_dsn=libpq_url(url),
+            namespace=namespace,
+            batch_size=settings.relay_batch_size,
+            retention=timedelta(hours=settings.outbox_retention_hours),
+        )
+        started, sent = time.perf_counter(), 0
+        while count := await relay.relay_batch():
+            sent += count
+        return rate(sent, time.perf_counter() - started)
+
+
+async def measure(settings: Settings, events: int, runs: int) -> Paired:
+    tree = hierarchy(2, 20, 10)
+    redis = Redis.from_url(settings.require_redis_url())
+    conn = await asyncpg.connect(libpq_url(settings.database_url_for("activity")))
+    paired = Paired()
+    try:
+        for run in range(runs):
+            envelopes = support_envelopes(tree, events, seed=run)
+            ours_ns = f"{settings.stream_namespace}ours{run}:"
+            raw_key = f"{settings.stream_namespace}raw{run}:{ACTIVITY_EVENTS}"
+            results: dict[str, float] = {}
+            for which in ("ours", "raw") if run % 2 else ("raw", "ours"):
+                await conn.execute("TRUNCATE activity.outbox")
+                await fill_outbox(conn, envelopes)
+                if which == "ours":
+                    results[which] = await our_relay(settings, redis, ours_ns)
+                else:
+                    results[which] = await raw_relay(
+                        conn, redis, raw_key, settings.relay_batch_size
+                    )
+            paired.add(results["ours"], results["raw"])
+            await redis.delete(raw_key, f"{ours_ns}{ACTIVITY_EVENTS}")
+    finally:
+        await conn.close()
+        await redis.aclose()
+    return paired
+
+
+async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
+    events, runs = (10_000, 3) if quick else (40_000, 5)
+    async with scratch.space("relay") as settings:
+        paired = await measure(settings, events, runs)
+    result = ItemResult("2", "Relay rate")
+    result.rows.append(
+        Row(
+            item="2",
+            measure=f"outbox relay → stream ({events:,} rows/run, batch "
+            f"{settings.relay_batch_size}, {runs} pairs)",
+            ours=fmt_rate(median(paired.ours)),
+            baseline=fmt_rate(median(paired.baseline)) + " (raw DELETE…SKIP LOCKED + XADD)",
+            result=f"{paired.ratio:.2f}×",
+            target="≥ 0.6×",
+            met=paired.ratio >= 0.6,
+        )
+    )
+    result.details = {"rows_per_run": events, "relay": paired.as_json()}
+    return result
