@@ -12,9 +12,10 @@ do what DESIGN.md's delivery rules need, this module does it with redis-py and s
   counts deliveries from XPENDING, moving it to the dead-letter stream at the limit;
 - after NOGROUP (Redis lost the stream) FastStream stops the subscriber for good, so a
   supervisor recreates the group at "0" and replaces the broker, without a process restart;
-- an attempt that failed because PostgreSQL or Redis was away is not the entry's fault:
-  its delivery is not counted (XCLAIM RETRYCOUNT puts the count back), so an outage
-  longer than max_deliveries reclaims never dead-letters good entries.
+- an attempt that failed because PostgreSQL or Redis was away, or that the handler says
+  came too early (RetryLaterError), is not the entry's fault: its delivery is not counted
+  (XCLAIM RETRYCOUNT puts the count back), so an outage longer than max_deliveries
+  reclaims never dead-letters good entries.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ Fields = dict[bytes, bytes]
 
 # Metadata written beside an entry's own fields in the dead-letter stream.
 _DEAD_LETTER_FIELDS = ("original_id", "stream", "group", "consumer", "deliveries", "reason")
+
+
+class RetryLaterError(Exception):
+    """Raised by a handler when an entry cannot be applied yet, through no fault of its own
+    (what it needs has not arrived): retried, and the attempt is not counted."""
 
 
 @dataclass
@@ -103,9 +109,10 @@ class GroupConsumer:
         self._handlers = dict(handlers)
         self._namespace = namespace
         # Bounded batches: one handler transaction never holds more than batch_size events.
-        # Measured here (bench/consumer_drain.py, 50k entries, batch 500, median of 3):
-        # ~27.6k events/s, 0.64x a raw redis-py XREADGROUP+XACK loop (43k/s) and 0.79x the
-        # same loop when it also decodes the envelopes (35k/s). Most of the time in both is
+        # Measured here (bench/consumer_drain.py, 50k entries, batch 500, median of 3, on 2
+        # cores shared with other test suites): 0.48-0.64x the rate of a raw redis-py
+        # XREADGROUP+XACK loop, 0.67-0.79x the same loop when it also decodes the envelopes
+        # (best run: 27.6k vs 43k and 35k events/s). Most of the time in all three is
         # redis-py's pure-Python reply parsing (profiled).
         self._batch_size = batch_size
         self._reclaim_idle_ms = reclaim_idle_ms
@@ -157,6 +164,14 @@ class GroupConsumer:
             and bool(self._subscribers)
             and all(sub.running for sub in self._subscribers)
         )
+
+    async def delivered_all(self, stream: str) -> bool:
+        """Every entry of `stream` so far was delivered to this group at least once."""
+        key = self._keys[stream]
+        last = _text((await self._client.xinfo_stream(key))["last-generated-id"])
+        groups = await self._client.xinfo_groups(key)
+        info = next((g for g in groups if _text(g["name"]) == self.group), None)
+        return info is not None and _text(info["last-delivered-id"]) == last
 
     # --- setup -------------------------------------------------------------------------
 
@@ -307,7 +322,7 @@ class GroupConsumer:
             async with self._locks[stream]:
                 await self._handlers[stream]([event])
         except Exception as error:
-            if dependency_unavailable(error):
+            if isinstance(error, RetryLaterError) or dependency_unavailable(error):
                 await self._uncount_delivery(stream, entry_id, deliveries, error)
             elif deliveries >= self._max_deliveries:
                 reason = (
