@@ -146,6 +146,8 @@ class OutboxRelay:
             try:
                 if listener is None or listener.is_closed():
                     listener = await self._listen()
+                # Cleared before sending, so a NOTIFY that lands mid-batch wakes the next round.
+                self._wake.clear()
                 while await self.relay_batch():
                     self.stats.last_beat = time.monotonic()
                 if time.monotonic() - last_purge > 60:
@@ -156,11 +158,13 @@ class OutboxRelay:
                     await listener.close()
                 raise
             except Exception:
-                # Database or Redis away: keep the rows, wait and try again.
+                # Database or Redis away: keep the rows, wait a full poll and try again.
                 log.warning("outbox relay %s failed; retrying", self._table.schema, exc_info=True)
+                if listener is not None:
+                    listener.terminate()
                 listener = None
+                self._wake.clear()
             self.stats.last_beat = time.monotonic()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
