@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,16 +66,31 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; a client needs them all.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
     async def on_dependency_down(_: Request, exc: Exception) -> JSONResponse:
+        if _sqlstate(exc).startswith("22"):
+            # A data exception (a NUL byte in text, ...): the value is at fault, not the
+            # database, and retrying the same request can never succeed.
+            log.info("refused a value the database cannot hold: %s", exc.__class__.__name__)
+            return JSONResponse(
+                error_body("invalid_value", "a value in the request cannot be stored or looked up"),
+                422,
+            )
         # The write was not committed: the caller must retry, never assume success.
         log.warning("dependency unavailable: %s", exc)
         return JSONResponse(
@@ -82,6 +98,18 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             headers={"Retry-After": "1"},
         )
+
+
+def _sqlstate(exc: Exception) -> str:
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 class RequestContextMiddleware:
@@ -138,7 +166,7 @@ def operations_router(readiness: ReadinessCheck) -> APIRouter:
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
@@ -220,7 +248,7 @@ _ERROR_SCHEMA = {
 
 
 def document_security_errors(app: FastAPI) -> None:
-    """Add the answers every /v1 route may give (401, 403, 413, 429) to the OpenAPI document."""
+    """Add the answers any /v1 route may give (400, 401, 403, 413, 429) to the OpenAPI document."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -239,6 +267,7 @@ def document_security_errors(app: FastAPI) -> None:
                     extra["401"] = "no API key, or one that is unknown, malformed or revoked"
                     extra["403"] = "the key's role or province does not allow this"
                 if "requestBody" in operation:
+                    extra["400"] = "the body cannot be read (not UTF-8 JSON)"
                     extra["413"] = "the request body is larger than CDTT_MAX_BODY_BYTES"
                 for status, description in extra.items():
                     responses.setdefault(status, {"description": description, "content": error})

@@ -12,10 +12,10 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -87,6 +87,11 @@ Fresh = Annotated[Freshness, Depends(_freshness)]
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
 
+# Codes as the units carry them: never a byte the database could refuse (NUL, ...).
+CODE_PATTERN = r"^[0-9A-Za-z-]+$"
+PathCode = Annotated[str, Path(min_length=1, max_length=20, pattern=CODE_PATTERN)]
+UNKNOWN_UNIT: dict[int | str, dict[str, Any]] = {404: {"description": "no such unit"}}
+
 
 def _unknown_unit(edition: Edition, code: str) -> ApiError:
     return ApiError(
@@ -121,13 +126,21 @@ async def national_coverage(
     return NationalCoverage(**body.model_dump(), items=items)
 
 
-@router.get("/coverage.csv", response_class=Response)
+@router.get("/coverage.csv", response_class=Response, responses=UNKNOWN_UNIT)
 async def coverage_csv(
     conn: Connection,
     edition: EditionParam,
     fresh: Fresh,
     principal: OperatorDep,
-    parent: Annotated[str | None, Query(description="unit code; omitted: the provinces")] = None,
+    parent: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=20,
+            pattern=CODE_PATTERN,
+            description="unit code; omitted: the provinces",
+        ),
+    ] = None,
 ) -> Response:
     """The children table of a unit (or the provinces) as CSV, UTF-8."""
     if parent is None:
@@ -157,9 +170,9 @@ async def coverage_csv(
     )
 
 
-@router.get("/coverage/{code}")
+@router.get("/coverage/{code}", responses=UNKNOWN_UNIT)
 async def unit_figures(
-    code: str, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
+    code: PathCode, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
 ) -> UnitCoverage:
     """A unit's figures: its own team, and its subtree's teams, coverage and support."""
     unit = await read_unit(conn, edition, code)
@@ -169,9 +182,9 @@ async def unit_figures(
     return unit_coverage(unit, fresh.as_of, fresh.lag_ms)
 
 
-@router.get("/coverage/{code}/children")
+@router.get("/coverage/{code}/children", responses=UNKNOWN_UNIT)
 async def children_figures(
-    code: str, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
+    code: PathCode, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
 ) -> ChildrenCoverage:
     """The figures of each unit directly under `code`, by code."""
     await _require_unit_in_scope(conn, principal, edition, code)

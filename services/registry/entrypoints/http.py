@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -94,6 +94,9 @@ def registry_context(request: Request) -> RegistryContext:
 
 
 Context = Annotated[RegistryContext, Depends(registry_context)]
+# Codes as the units carry them: never a byte the database could refuse (NUL, ...).
+CODE_PATTERN = r"^[0-9A-Za-z-]+$"
+PathCode = Annotated[str, Path(min_length=1, max_length=20, pattern=CODE_PATTERN)]
 QueryEdition = Annotated[
     Edition | None, Query(description="edition of the codes in the path; default CDTT_EDITION")
 ]
@@ -139,7 +142,7 @@ router = APIRouter(prefix="/v1", tags=["registry"])
 
 @router.get("/units/{code}", response_model=UnitOut, responses=_errors(404))
 async def read_unit(
-    code: str, context: Context, principal: PrincipalDep, edition: QueryEdition = None
+    code: PathCode, context: Context, principal: PrincipalDep, edition: QueryEdition = None
 ) -> UnitOut:
     """One unit of an edition."""
     async with unit_of_work(context.sessionmaker) as uow:
@@ -151,7 +154,10 @@ async def read_unit(
 async def list_units(
     context: Context,
     principal: PrincipalDep,
-    parent: Annotated[str | None, Query(description="list this unit's children")] = None,
+    parent: Annotated[
+        str | None,
+        Query(min_length=1, max_length=20, pattern=CODE_PATTERN, description="list its children"),
+    ] = None,
     level: Annotated[Level | None, Query(description="only units of this level")] = None,
     edition: QueryEdition = None,
 ) -> UnitList:
@@ -236,7 +242,9 @@ async def read_team(
 async def list_teams(
     context: Context,
     principal: PrincipalDep,
-    unit: Annotated[str, Query(min_length=1, max_length=20, description="unit code")],
+    unit: Annotated[
+        str, Query(min_length=1, max_length=20, pattern=CODE_PATTERN, description="unit code")
+    ],
     edition: QueryEdition = None,
 ) -> TeamList:
     """Every team a unit has had, newest first (at most one of them active)."""
