@@ -15,9 +15,21 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Row, Select, Table, bindparam, func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import sqltypes
 
 from services.aggregator.adapters.tables import (
     figures,
@@ -71,23 +83,18 @@ class SqlProjectionStore:
         by_key = {u.key: u for u in reversed(records)}  # the first registration in the batch wins
         if not by_key:
             return []
+        columns = ["edition", "code", "name", "level", "parent_code", "path"]
+        rows = [
+            (u.edition, u.code, u.name, u.level, u.parent_code, u.path)
+            for _, u in sorted(by_key.items())
+        ]
         stmt = (
             insert(units)
+            .from_select(columns, _rows_of(units, columns, rows))
             .on_conflict_do_nothing(index_elements=[units.c.edition, units.c.code])
             .returning(units.c.edition, units.c.code)
         )
-        rows = [
-            {
-                "edition": u.edition,
-                "code": u.code,
-                "name": u.name,
-                "level": u.level,
-                "parent_code": u.parent_code,
-                "path": list(u.path),
-            }
-            for _, u in sorted(by_key.items())
-        ]
-        result = await self._conn.execute(stmt, rows)
+        result = await self._conn.execute(stmt)
         added = {FigureKey(r.edition, r.code) for r in result}
         return [u for key, u in sorted(by_key.items()) if key in added]
 
@@ -95,29 +102,35 @@ class SqlProjectionStore:
         # Insert-or-lock in one statement: a team seen for the first time gets a version-0
         # row that contributes nothing, so a concurrent batch with the same team waits here
         # and then reads what this one committed instead of also starting from nothing.
+        rows = [
+            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0)
+            for t in sorted(candidates, key=lambda t: t.team_id)
+        ]
         stmt = (
             insert(team_states)
+            .from_select(_TEAM_COLUMNS, _rows_of(team_states, _TEAM_COLUMNS, rows))
             .on_conflict_do_update(
                 index_elements=[team_states.c.team_id],
                 set_={"version": team_states.c.version},
             )
             .returning(*team_states.c)
         )
-        rows = [
-            _team_row(t) | {"version": 0, "status": "dissolved", "member_count": 0}
-            for t in sorted(candidates, key=lambda t: t.team_id)
-        ]
-        result = await self._conn.execute(stmt, rows)
+        result = await self._conn.execute(stmt)
         return {r.team_id: _team_record(r) for r in result if r.version > 0}
 
     async def save_teams(self, teams: Sequence[TeamRecord]) -> None:
-        stmt = insert(team_states)
+        rows = [
+            (t.team_id, t.edition, t.version, t.status, t.unit_path, t.unit_level, t.member_count)
+            for t in sorted(teams, key=lambda t: t.team_id)
+        ]
+        stmt = insert(team_states).from_select(
+            _TEAM_COLUMNS, _rows_of(team_states, _TEAM_COLUMNS, rows)
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[team_states.c.team_id],
-            set_={c.name: stmt.excluded[c.name] for c in team_states.c if c.name != "team_id"},
+            set_={name: stmt.excluded[name] for name in _TEAM_COLUMNS[1:]},
         )
-        rows = [_team_row(t) for t in sorted(teams, key=lambda t: t.team_id)]
-        await self._conn.execute(stmt, rows)
+        await self._conn.execute(stmt)
 
     async def add_figures(
         self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
@@ -200,25 +213,38 @@ def _rows_of(table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...
     """
     values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
     return select(
-        *(
-            func.unnest(
-                bindparam(f"rows_{name}", list(column), type_=ARRAY(table.c[name].type))
-            ).label(name)
-            for name, column in zip(columns, values, strict=True)
-        )
+        *(_unnested(table, name, column) for name, column in zip(columns, values, strict=True))
     )
 
 
-def _team_row(team: TeamRecord) -> dict[str, object]:
-    return {
-        "team_id": team.team_id,
-        "edition": team.edition,
-        "version": team.version,
-        "status": team.status,
-        "unit_path": list(team.unit_path),
-        "unit_level": team.unit_level,
-        "member_count": team.member_count,
-    }
+def _unnested(table: Table, name: str, values: Sequence[Any]) -> ColumnElement[Any]:
+    column_type = table.c[name].type
+    if isinstance(column_type, sqltypes.ARRAY):
+        # unnest() flattens an array of arrays: send each one as an array literal, cast back.
+        literals = [_array_literal(value) for value in values]
+        return cast(
+            func.unnest(bindparam(f"rows_{name}", literals, type_=ARRAY(Text))), column_type
+        ).label(name)
+    return func.unnest(bindparam(f"rows_{name}", list(values), type_=ARRAY(column_type))).label(
+        name
+    )
+
+
+def _array_literal(items: Sequence[str]) -> str:
+    """`{"15","136"}`: PostgreSQL's text form of an array, every element quoted."""
+    quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+    return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
+
+
+_TEAM_COLUMNS = [
+    "team_id",
+    "edition",
+    "version",
+    "status",
+    "unit_path",
+    "unit_level",
+    "member_count",
+]
 
 
 def _team_record(row: Row[Any]) -> TeamRecord:

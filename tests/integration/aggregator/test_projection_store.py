@@ -177,3 +177,30 @@ async def test_a_batch_that_fails_before_its_commit_leaves_nothing_behind(
     await apply(engine, batch)
     national = (await stored_figures(engine)).counters[FigureKey("legacy", NATIONAL)]
     assert (national.teams, national.members, national.support_residents) == (1, 3, 4)
+
+
+async def test_unit_paths_round_trip_whatever_their_characters(engine: AsyncEngine) -> None:
+    odd = ("15", 'a"b', "c\\d,x", "{z} Thôn Đá")
+    team = uuid.uuid4()
+    await apply(
+        engine,
+        [
+            unit_registered(odd, "village"),
+            team_event(TeamCreated, team, odd, "village", version=1, member_count=2),
+        ],
+    )
+    await apply(
+        engine, [team_event(TeamMembersChanged, team, odd, "village", version=2, member_count=1)]
+    )
+
+    async with engine.connect() as conn:
+        paths = (await conn.execute(text("SELECT path FROM aggregator.units"))).scalars().all()
+        team_paths = (
+            (await conn.execute(text("SELECT unit_path FROM aggregator.team_states")))
+            .scalars()
+            .all()
+        )
+    assert paths == [list(odd)]
+    assert team_paths == [list(odd)]
+    stored = await stored_figures(engine)
+    assert stored.counters[FigureKey("legacy", "c\\d,x")].members == 1
