@@ -59,7 +59,8 @@ def serve(
     """Run one service over HTTP (uvicorn), with its relay or subscribers."""
     import uvicorn
 
-    configure_logging(service, Settings().log_level)
+    settings = Settings()
+    configure_logging(service, settings.log_level)
     uvicorn.run(
         f"services.{service}.bootstrap:create_app",
         factory=True,
@@ -68,6 +69,12 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
+        # Slow and idle clients (shared.limits times out a trickling body): idle keep-alive
+        # connections close after 5 s, connections beyond CDTT_MAX_CONNECTIONS get 503, and
+        # under h11 a header block is at most 16 KiB.
+        timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 

@@ -71,6 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
             400: "bad_request",
             404: "not_found",
             405: "method_not_allowed",
+            408: "request_timeout",
             413: "body_too_large",
         }.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
@@ -217,6 +218,7 @@ def create_service_app(
         max_body_bytes=config.max_body_bytes,
         # Without keys there is nothing to count per key: demos run unthrottled.
         rate_per_second=config.rate_limit_per_second if config.auth else None,
+        body_timeout_seconds=config.body_timeout_seconds,
         verified=_verified_recently,
     )
     app.add_middleware(RequestContextMiddleware, service=service)
@@ -252,7 +254,7 @@ _ERROR_SCHEMA = {
 
 
 def document_security_errors(app: FastAPI) -> None:
-    """Add the answers any /v1 route may give (400, 401, 403, 413, 429) to the OpenAPI document."""
+    """Add the answers any /v1 route may give (400, 401, 403, 408, 413, 429) to OpenAPI."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -273,6 +275,7 @@ def document_security_errors(app: FastAPI) -> None:
                 if "requestBody" in operation:
                     extra["400"] = "the body cannot be read (not UTF-8 JSON)"
                     extra["413"] = "the request body is larger than CDTT_MAX_BODY_BYTES"
+                    extra["408"] = "the body stopped arriving for CDTT_BODY_TIMEOUT_SECONDS"
                 for status, description in extra.items():
                     responses.setdefault(status, {"description": description, "content": error})
         app.openapi_schema = document

@@ -10,11 +10,15 @@ lookup and a little arithmetic, and never buffers a body.
   from a token bucket per API key that this process verified recently, else per client
   address (so made-up keys cannot mint themselves fresh buckets). Buckets live in the
   process: N replicas allow N times the rate.
+- A body that stops arriving for CDTT_BODY_TIMEOUT_SECONDS gets 408 (a slow client cannot
+  hold a request open by trickling its body); after the body, nothing is timed, so the
+  live stream's wait for a disconnect is left alone.
 - Operations endpoints (/healthz, /readyz, /metrics) are never limited: probes must answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Collection
@@ -28,6 +32,11 @@ from shared.auth.keys import key_id_of
 
 MAX_BUCKETS = 50_000
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class BodyTimeoutError(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stopped arriving for {seconds:g} s")
 
 
 class BodyTooLargeError(HTTPException):
@@ -97,11 +106,13 @@ class LimitsMiddleware:
         *,
         max_body_bytes: int,
         rate_per_second: float | None,
+        body_timeout_seconds: float = 10.0,
         verified: Callable[[Scope, str], bool] = lambda _scope, _key_id: False,
         unlimited_paths: Collection[str] = UNLIMITED_PATHS,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.buckets = None if rate_per_second is None else TokenBuckets(rate_per_second)
         self.verified = verified
         self.unlimited_paths = unlimited_paths
@@ -124,13 +135,21 @@ class LimitsMiddleware:
             return
 
         received = 0
+        body_done = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout_seconds):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.body_timeout_seconds) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_body_bytes:
                     raise BodyTooLargeError(self.max_body_bytes)
             return message
@@ -143,11 +162,14 @@ class LimitsMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError:
+        except (BodyTooLargeError, BodyTimeoutError) as error:
             # Normally the app's error handler answers; this catches a read outside a route.
             if started:
                 raise
-            await self._respond(send, 413, self._too_large_body(), [(b"connection", b"close")])
+            code = "body_too_large" if error.status_code == 413 else "request_timeout"
+            await self._respond(
+                send, error.status_code, _error(code, error.detail), [(b"connection", b"close")]
+            )
 
     def _bucket_name(self, scope: Scope) -> str:
         authorization = _header(scope, b"authorization")
@@ -160,9 +182,7 @@ class LimitsMiddleware:
         return f"addr:{client[0] if client else 'unknown'}"
 
     def _too_large_body(self) -> bytes:
-        return _error(
-            "body_too_large", f"the request body is larger than {self.max_body_bytes:,} bytes"
-        )
+        return _error("body_too_large", BodyTooLargeError(self.max_body_bytes).detail)
 
     @staticmethod
     async def _respond(

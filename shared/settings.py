@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     # Request bodies above this get 413 before the rest is read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A request body that stops arriving this long gets 408.
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connections (and requests in progress) one service process takes at once; 503 beyond.
+    max_connections: int = Field(default=2000, ge=10)
     # Requests per second per API key (per client address without a known key); 429 above.
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     # The key `cdtt demo` and `cdtt simulate` send (Authorization: Bearer), when set.

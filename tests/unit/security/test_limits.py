@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,3 +111,49 @@ async def test_without_a_rate_nothing_is_throttled() -> None:
     app = LimitsMiddleware(echo_length, max_body_bytes=1024, rate_per_second=None)
     async with client(app) as http:
         assert {(await http.get("/v1/x")).status_code for _ in range(50)} == {200}
+
+
+async def test_a_body_that_stops_arriving_gets_408_and_nothing_after_the_body_is_timed() -> None:
+    app = LimitsMiddleware(echo_length, max_body_bytes=1024, rate_per_second=None)
+    app.body_timeout_seconds = 0.05
+    sent: list[dict[str, object]] = []
+    first = True
+
+    async def trickle() -> dict[str, object]:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.Event().wait()  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def collect(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/v1/x", "headers": [], "method": "POST", "client": None}
+    await app(scope, trickle, collect)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 408
+    assert b"request_timeout" in sent[1]["body"]  # type: ignore[operator]
+
+    # Once the body is complete, waiting (a stream listening for a disconnect) is not timed.
+    done = asyncio.Event()
+
+    async def listens_after_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await receive()  # waits for the client to go, as StreamingResponse does
+        done.set()
+
+    messages = iter(
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    )
+
+    async def slow_disconnect() -> dict[str, object]:
+        message = next(messages)
+        if message["type"] == "http.disconnect":
+            await asyncio.sleep(0.2)  # longer than the body timeout: must not be cut short
+        return message
+
+    waiting = LimitsMiddleware(listens_after_body, max_body_bytes=1024, rate_per_second=None)
+    waiting.body_timeout_seconds = 0.05
+    await waiting(scope, slow_disconnect, collect)  # type: ignore[arg-type]
+    assert done.is_set()
