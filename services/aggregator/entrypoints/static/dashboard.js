@@ -267,6 +267,7 @@
   // ---- loading: one fetch cycle at a time; a change during a fetch asks for one more ------
 
   async function getJson(url) {
+    const key = storedKey();
     const response = await fetch(url, {
       headers: { Accept: "application/json", ...authHeaders() },
       cache: "no-store",
@@ -276,7 +277,8 @@
       const error = new Error(body?.error?.message || `HTTP ${response.status}`);
       error.status = response.status;
       error.details = body?.error || {};
-      if (response.status === 401) sessionStorage.removeItem(KEY_STORE);
+      // Forget the key this request was refused with (not one entered since it was sent).
+      if (response.status === 401 && storedKey() === key) sessionStorage.removeItem(KEY_STORE);
       throw error;
     }
     return response.json();
