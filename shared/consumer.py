@@ -12,10 +12,12 @@ do what DESIGN.md's delivery rules need, this module does it with redis-py and s
   counts deliveries from XPENDING, moving it to the dead-letter stream at the limit;
 - after NOGROUP (Redis lost the stream) FastStream stops the subscriber for good, so a
   supervisor recreates the group at "0" and replaces the broker, without a process restart;
-- an attempt that failed because PostgreSQL or Redis was away, or that the handler says
-  came too early (RetryLaterError), is not the entry's fault: its delivery is not counted
-  (XCLAIM RETRYCOUNT puts the count back), so an outage longer than max_deliveries
-  reclaims never dead-letters good entries.
+- a handler that committed a batch except some events raises HeldBackError: the others
+  are acknowledged, the held-back entries stay pending for the reclaimer;
+- an attempt that failed because PostgreSQL or Redis was away, or whose events came too
+  early (HeldBackError with counts=False), is not the entry's fault: its delivery is not
+  counted (XCLAIM RETRYCOUNT puts the count back), so an outage longer than
+  max_deliveries reclaims never dead-letters good entries.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import os
 import secrets
 import socket
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +63,18 @@ Fields = dict[bytes, bytes]
 _DEAD_LETTER_FIELDS = ("original_id", "stream", "group", "consumer", "deliveries", "reason")
 
 
-class RetryLaterError(Exception):
-    """Raised by a handler when an entry cannot be applied yet, through no fault of its own
-    (what it needs has not arrived): retried, and the attempt is not counted."""
+class HeldBackError(Exception):
+    """Raised by a handler after committing every event of its batch but `event_ids`.
+
+    Those entries stay pending and are retried one by one by the reclaimer; the rest are
+    acknowledged. `counts`: whether this attempt counts as one of the held-back entries'
+    max_deliveries (False when they came too early, through no fault of their own).
+    """
+
+    def __init__(self, message: str, event_ids: Collection[uuid.UUID], *, counts: bool) -> None:
+        super().__init__(message)
+        self.event_ids = frozenset(event_ids)
+        self.counts = counts
 
 
 @dataclass
@@ -286,6 +298,17 @@ class GroupConsumer:
         try:
             async with self._locks[stream]:
                 await self._handlers[stream](events)
+        except HeldBackError as held:
+            log.info("%s: %s; those left pending for the reclaimer", stream, held)
+            done = [
+                (entry_id, event)
+                for entry_id, event in zip(applied_ids, events, strict=True)
+                if event.event_id not in held.event_ids
+            ]
+            if done:
+                await self._client.xack(self._keys[stream], self.group, *(i for i, _ in done))
+                self._applied(stream, [event for _, event in done], done[-1][0])
+            return
         except Exception:
             # Left pending: the reclaimer retries these entries one by one, so a single
             # bad entry cannot hold back the rest of the batch.
@@ -322,7 +345,8 @@ class GroupConsumer:
             async with self._locks[stream]:
                 await self._handlers[stream]([event])
         except Exception as error:
-            if isinstance(error, RetryLaterError) or dependency_unavailable(error):
+            too_early = isinstance(error, HeldBackError) and not error.counts
+            if too_early or dependency_unavailable(error):
                 await self._uncount_delivery(stream, entry_id, deliveries, error)
             elif deliveries >= self._max_deliveries:
                 reason = (

@@ -28,7 +28,8 @@ from services.aggregator.projections import (
     plan_batch,
     units_in,
 )
-from shared.events import Event
+from shared.envelope import UnitPath
+from shared.events import Event, UnitRegistered
 
 
 class ProjectionStore(Protocol):
@@ -39,6 +40,9 @@ class ProjectionStore(Protocol):
 
     async def add_units(self, units: Sequence[UnitRecord]) -> list[UnitRecord]:
         """Keep units not seen before (the first registration wins); return those."""
+
+    async def unit_paths(self, keys: Collection[FigureKey]) -> dict[FigureKey, UnitPath]:
+        """The registered path of each of these units that is registered."""
 
     async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
         """Lock the teams' stored states until commit and return those that exist."""
@@ -65,14 +69,31 @@ class AppliedBatch:
     received: int
     applied: int
     changed: frozenset[FigureKey]
+    # Events for units not registered (yet): neither applied nor recorded as processed.
+    held_back: tuple[Event, ...] = ()
 
 
-async def apply_batch(store: ProjectionStore, stream: str, events: Sequence[Event]) -> AppliedBatch:
-    """Apply what is new in `events`; delivering the same events again changes nothing."""
+async def apply_batch(
+    store: ProjectionStore,
+    stream: str,
+    events: Sequence[Event],
+    *,
+    require_known_units: bool = False,
+) -> AppliedBatch:
+    """Apply what is new in `events`; delivering the same events again changes nothing.
+
+    With `require_known_units` (the live consumer), a team or support event counts only
+    once its unit is registered at the path the event names (here or earlier in the
+    batch); the others are held back for a later delivery, so an event for a unit that
+    never comes ends in the dead-letter stream instead of in the figures.
+    """
+    held_back: list[Event] = []
+    if require_known_units:
+        events, held_back = await _split_by_unit(store, events)
     fresh = await store.claim_events(stream, {e.event_id for e in events})
     batch = first_of_each(events, fresh)
     if not batch:
-        return AppliedBatch(len(events), 0, frozenset())
+        return AppliedBatch(len(events) + len(held_back), 0, frozenset(), tuple(held_back))
     new_units = await store.add_units(units_in(batch))
     newest = newest_teams(batch)
     stored = await store.lock_teams(list(newest.values())) if newest else {}
@@ -86,4 +107,24 @@ async def apply_batch(store: ProjectionStore, stream: str, events: Sequence[Even
     await store.add_support(plan.by_category, plan.by_month)
     changed = frozenset(plan.changed_keys())
     await store.announce(changed)
-    return AppliedBatch(len(events), len(batch), changed)
+    return AppliedBatch(len(events) + len(held_back), len(batch), changed, tuple(held_back))
+
+
+async def _split_by_unit(
+    store: ProjectionStore, events: Sequence[Event]
+) -> tuple[list[Event], list[Event]]:
+    """The events whose unit is registered at the path they name, and the others."""
+    registered = {
+        FigureKey(e.edition, e.payload.code): e.unit_path
+        for e in events
+        if isinstance(e, UnitRegistered)
+    }
+    named = {FigureKey(e.edition, e.unit_path[-1]) for e in events}
+    paths = registered | await store.unit_paths(named - registered.keys())
+    known: list[Event] = []
+    unknown: list[Event] = []
+    for event in events:
+        path = paths.get(FigureKey(event.edition, event.unit_path[-1]))
+        ok = isinstance(event, UnitRegistered) or path == event.unit_path
+        (known if ok else unknown).append(event)
+    return known, unknown

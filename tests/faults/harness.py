@@ -34,6 +34,7 @@ from tests.waiting import wait_until
 QUIET_TIMEOUT = 120.0
 EDITION = "legacy"
 DeadLetters = Mapping[tuple[str, str], set[str]]  # (stream, group) -> original entry ids
+Readers = Mapping[str, tuple[str, ...]]  # stream -> the groups that must have read it all
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,12 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def group_states(redis: Redis, namespace: str) -> list[GroupState]:
+async def group_states(
+    redis: Redis, namespace: str, readers: Readers = READERS
+) -> list[GroupState]:
     """Each reading group of each stream: pending entries, and whether it has read them all."""
     states = []
-    for stream, groups in READERS.items():
+    for stream, groups in readers.items():
         key = stream_key(stream, namespace)
         try:
             last = _text((await redis.xinfo_stream(key))["last-generated-id"])
@@ -109,10 +112,12 @@ async def outbox_unsent(settings: Settings) -> dict[str, int]:
     return unsent
 
 
-async def system_state(settings: Settings, namespace: str | None = None) -> SystemState:
+async def system_state(
+    settings: Settings, namespace: str | None = None, readers: Readers = READERS
+) -> SystemState:
     redis = Redis.from_url(settings.require_redis_url())
     try:
-        groups = await group_states(redis, namespace or settings.stream_namespace)
+        groups = await group_states(redis, namespace or settings.stream_namespace, readers)
     finally:
         await redis.aclose()
     return SystemState(groups, await outbox_unsent(settings))
@@ -128,17 +133,18 @@ async def dead_letters(redis: Redis, namespace: str) -> dict[tuple[str, str], se
     return found
 
 
-async def add_copies(settings: Settings, count: int, namespace: str | None = None) -> int:
-    """XADD again the newest `count` entries of each stream, unchanged: duplicates."""
+async def add_copies(settings: Settings, count: int | None, namespace: str | None = None) -> int:
+    """XADD again the newest `count` entries (None: all) of each stream, unchanged."""
     redis = Redis.from_url(settings.require_redis_url())
     added = 0
     try:
         for stream in READERS:
             key = stream_key(stream, namespace or settings.stream_namespace)
             newest: Any = await redis.xrevrange(key, count=count)
-            for _, fields in reversed(newest):
-                await redis.xadd(key, fields)
-                added += 1
+            async with redis.pipeline(transaction=False) as pipe:
+                for _, fields in reversed(newest):
+                    pipe.xadd(key, fields)
+                added += len(await pipe.execute())
     finally:
         await redis.aclose()
     return added
@@ -248,6 +254,7 @@ class FaultSystem:
         measurements: list[dict[str, Any]],
     ) -> None:
         self.settings = settings
+        self.aggregator_settings = settings  # where the audit reads the projections
         self.stack = Stack(settings, workdir)
         self.case = case
         self.attempt = attempt
@@ -381,13 +388,18 @@ class FaultSystem:
 
     # --- quiet and audit ---------------------------------------------------------------
 
-    async def quiet(self, namespace: str | None = None, within: float = QUIET_TIMEOUT) -> float:
+    async def quiet(
+        self,
+        namespace: str | None = None,
+        within: float = QUIET_TIMEOUT,
+        readers: Readers = READERS,
+    ) -> float:
         """Seconds until streams are drained, nothing pending, no outbox row unsent."""
         started = time.monotonic()
         last: list[SystemState] = []
 
         async def probe() -> bool:
-            state = await system_state(self.settings, namespace)
+            state = await system_state(self.settings, namespace, readers)
             last[:] = [state]
             return state.quiet
 
@@ -409,13 +421,24 @@ class FaultSystem:
         *,
         poison: DeadLetters | None = None,
         namespace: str | None = None,
-        check_env: Mapping[str, str] | None = None,
+        readers: Readers = READERS,
+        aggregator_database_url: str | None = None,
     ) -> Audit:
-        """Assert (a)-(d) of the module docstring; return what was counted."""
+        """Assert (a)-(d) of the module docstring; return what was counted.
+
+        `namespace`, `readers`, `aggregator_database_url`: an aggregator that reads other
+        streams into another database than the producers' (the out-of-order case).
+        """
         namespace = namespace or self.settings.stream_namespace
-        state = await system_state(self.settings, namespace)
+        state = await system_state(self.settings, namespace, readers)
         assert state.quiet, f"(c) not quiet: {state}"
         assert all(g.pending == 0 for g in state.groups), state
+        check_env: dict[str, str] = {}
+        if aggregator_database_url is not None:
+            check_env["CDTT_AGGREGATOR_DATABASE_URL"] = aggregator_database_url
+            self.aggregator_settings = self.settings.model_copy(
+                update={"aggregator_database_url": aggregator_database_url}
+            )
         self.facts["check"] = await self.check(check_env)
         await self._audit_support(ledger)
         teams_accepted = await self._audit_teams(ledger)
@@ -425,12 +448,12 @@ class FaultSystem:
             expected = {k: v for k, v in (poison or {}).items() if v}
             assert found == expected, f"(d) dead letters {found} != poison injected {expected}"
             added = 0
-            for stream in READERS:
+            for stream in readers:
                 info = await redis.xinfo_stream(stream_key(stream, namespace))
                 added += int(info["entries-added"])
         finally:
             await redis.aclose()
-        async with connect(self.settings, "aggregator") as conn:
+        async with connect(self.aggregator_settings, "aggregator") as conn:
             processed = await conn.fetchval("SELECT count(*) FROM aggregator.processed_events")
             national = await conn.fetchrow(
                 "SELECT teams, support_events FROM aggregator.figures "
@@ -456,7 +479,7 @@ class FaultSystem:
                 str(r["event_id"])
                 for r in await conn.fetch("SELECT event_id FROM activity.support_events")
             }
-        async with connect(self.settings, "aggregator") as conn:
+        async with connect(self.aggregator_settings, "aggregator") as conn:
             applied = {
                 str(r["event_id"])
                 for r in await conn.fetch(
@@ -500,7 +523,7 @@ class FaultSystem:
             member_names = {
                 r["full_name"] for r in await conn.fetch("SELECT full_name FROM registry.members")
             }
-        async with connect(self.settings, "aggregator") as conn:
+        async with connect(self.aggregator_settings, "aggregator") as conn:
             states = {
                 str(r["team_id"]): r
                 for r in await conn.fetch(

@@ -48,6 +48,7 @@ from services.aggregator.domain import (
     TeamRecord,
     UnitRecord,
 )
+from shared.envelope import UnitPath
 
 # Live batches hold it shared; `cdtt aggregator rebuild` holds it exclusively while it
 # catches up and swaps its tables in, so no batch commits to tables being swapped out.
@@ -97,6 +98,16 @@ class SqlProjectionStore:
         result = await self._conn.execute(stmt)
         added = {FigureKey(r.edition, r.code) for r in result}
         return [u for key, u in sorted(by_key.items()) if key in added]
+
+    async def unit_paths(self, keys: Collection[FigureKey]) -> dict[FigureKey, UnitPath]:
+        if not keys:
+            return {}
+        result = await self._conn.execute(
+            select(units.c.edition, units.c.code, units.c.path).where(
+                tuple_(units.c.edition, units.c.code).in_([(k.edition, k.code) for k in keys])
+            )
+        )
+        return {FigureKey(r.edition, r.code): tuple(r.path) for r in result}
 
     async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
         # Insert-or-lock in one statement: a team seen for the first time gets a version-0

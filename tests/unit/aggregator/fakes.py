@@ -47,6 +47,9 @@ class InMemoryProjectionStore:
                 added.append(unit)
         return added
 
+    async def unit_paths(self, keys: Collection[FigureKey]) -> dict[FigureKey, UnitPath]:
+        return {key: self.units[key].path for key in keys if key in self.units}
+
     async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
         return {t.team_id: self.teams[t.team_id] for t in candidates if t.team_id in self.teams}
 
