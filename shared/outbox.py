@@ -2,9 +2,10 @@
 
 A producer's use case calls `add_to_outbox` inside its own transaction, so the change
 and its event commit together. The relay claims unsent rows with SKIP LOCKED (several
-relays may run at once), XADDs them in one pipeline, marks them sent and keeps them for
-the retention window so a stream can be replayed. If a relay dies after XADD but before
-marking, the rows are sent again: consumers deduplicate by event_id.
+relays may run at once) and marks them sent in one statement, XADDs them in one pipeline,
+then commits; rows are kept for the retention window so a stream can be replayed. If a
+relay dies after XADD but before its commit, the rows are sent again: consumers
+deduplicate by event_id.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -148,7 +150,9 @@ class OutboxRelay:
                     listener = await self._listen()
                 # Cleared before sending, so a NOTIFY that lands mid-batch wakes the next round.
                 self._wake.clear()
-                while await self.relay_batch():
+                # A partial batch took every row committed before it: no second, empty
+                # round trip (rows committed since have NOTIFYed, or the poll finds them).
+                while await self.relay_batch() == self._batch_size:
                     self.stats.last_beat = time.monotonic()
                 if time.monotonic() - last_purge > 60:
                     await self.purge()
@@ -174,18 +178,28 @@ class OutboxRelay:
         return conn
 
     async def relay_batch(self) -> int:
-        """Send one batch of unsent rows; returns how many were sent."""
+        """Send one batch of unsent rows; returns how many were sent.
+
+        One statement claims the rows (SKIP LOCKED) and marks them sent, uncommitted; they
+        are XADDed in id order, then the mark commits. A failure before the commit leaves
+        them unsent; a crash after XADD sends them again (consumers deduplicate).
+        """
         t = self._table
+        claimed = (
+            select(t.c.id)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
+        )
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(t.c.id, t.c.stream, t.c.envelope)
-                    .where(t.c.sent_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            result = await conn.execute(
+                update(t)
+                .where(t.c.id.in_(claimed))
+                .values(sent_at=func.now())
+                .returning(t.c.id, t.c.stream, t.c.envelope)
+            )
+            rows = sorted(result.all(), key=lambda row: row.id)
             if not rows:
                 return 0
             crash_point("relay.before_xadd")
@@ -196,13 +210,10 @@ class OutboxRelay:
                     )
                 await pipe.execute()
             crash_point("relay.after_xadd")
-            await conn.execute(
-                update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
-            )
         self.stats.sent += len(rows)
         self.stats.batches += 1
-        for row in rows:
-            events_published.labels(row.stream).inc()
+        for stream, count in Counter(row.stream for row in rows).items():
+            events_published.labels(stream).inc(count)
         return len(rows)
 
     async def purge(self) -> int:

@@ -61,29 +61,27 @@ class SupportEventRepository:
         if not records:
             return set()
         t = support_events
-        # One statement for the whole batch; an id stored meanwhile by another request is
-        # skipped (and reported by the use case), never overwritten.
+        # One statement for the whole batch (SQLAlchemy renders the rows as one multi-row
+        # INSERT, compiled once and cached: `.values([...])` would compile on every call);
+        # an id stored meanwhile by another request is skipped (and reported by the use
+        # case), never overwritten.
         statement = (
-            insert(t)
-            .values(
-                [
-                    {
-                        "event_id": r.event_id,
-                        "team_id": r.team_id,
-                        "edition": r.edition,
-                        "unit_code": r.unit_code,
-                        "unit_path": list(r.unit_path),
-                        "occurred_on": r.occurred_on,
-                        "category": r.category,
-                        "residents_helped": r.residents_helped,
-                    }
-                    for r in records
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[t.c.event_id])
-            .returning(t.c.event_id)
+            insert(t).on_conflict_do_nothing(index_elements=[t.c.event_id]).returning(t.c.event_id)
         )
-        return set((await self._session.scalars(statement)).all())
+        rows = [
+            {
+                "event_id": r.event_id,
+                "team_id": r.team_id,
+                "edition": r.edition,
+                "unit_code": r.unit_code,
+                "unit_path": list(r.unit_path),
+                "occurred_on": r.occurred_on,
+                "category": r.category,
+                "residents_helped": r.residents_helped,
+            }
+            for r in records
+        ]
+        return set((await self._session.scalars(statement, rows)).all())
 
     async def count(self) -> int:
         value = await self._session.scalar(select(func.count()).select_from(support_events))
