@@ -10,6 +10,7 @@ import typer
 from cdtt.check import app as check_app
 from cdtt.demo import app as demo_app
 from cdtt.simulate import app as simulate_app
+from cdtt.streams import streams_app
 from cdtt.up import app as up_app
 from services.activity.cli import activity_app
 from services.aggregator.cli import aggregator_app
@@ -30,6 +31,7 @@ app.add_typer(up_app)
 app.add_typer(demo_app)
 app.add_typer(simulate_app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(streams_app, name="streams")
 
 DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
 

@@ -308,13 +308,20 @@ class FaultSystem:
             )
         return [r["code"] for r in rows]
 
-    async def load(self, *, rate: float = 1.0, headers: dict[str, str] | None = None) -> LoadDriver:
+    async def load(
+        self,
+        *,
+        rate: float = 1.0,
+        headers: dict[str, str] | None = None,
+        max_in_flight: int = 32,
+    ) -> LoadDriver:
         driver = LoadDriver(
             self.stack["registry"].url,
             self.stack["activity"].url,
             await self.communes(),
             rate=rate,
             headers=headers,
+            max_in_flight=max_in_flight,
         )
         driver.start()
         return driver

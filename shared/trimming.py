@@ -1,0 +1,84 @@
+"""Stream trimming that never removes an entry a reading group still needs.
+
+Streams grow with every event; the producers' outboxes keep what a replay needs. An
+entry may go once every group that reads its stream (shared.streams.READERS) has
+acknowledged it. One Lua script reads the groups and trims in the same step (Redis runs
+it atomically, so no delivery or ack slips in between):
+- a reading group that does not exist yet means nothing is trimmed (it would start at 0);
+- each group's floor is its oldest pending entry, else its last-delivered id (entries
+  after it were never delivered);
+- XTRIM MINID at the lowest floor removes only entries older than every floor.
+Entries acknowledged but newer than another group's floor stay; the dead-letter streams
+are never trimmed. `cdtt aggregator rebuild` reads streams from their start: after a
+trim, replay the producers' outboxes before a rebuild (it refuses otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from shared.streams import READERS, stream_key
+
+_SAFE_TRIM = """
+local function id_less(a, b)
+  local a_ms, a_seq = string.match(a, '^(%d+)-(%d+)$')
+  local b_ms, b_seq = string.match(b, '^(%d+)-(%d+)$')
+  a_ms, a_seq, b_ms, b_seq = tonumber(a_ms), tonumber(a_seq), tonumber(b_ms), tonumber(b_seq)
+  return a_ms < b_ms or (a_ms == b_ms and a_seq < b_seq)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'no_stream', '', 0}
+end
+local infos = {}
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  infos[info['name']] = info
+end
+local floor = nil
+for _, name in ipairs(ARGV) do
+  local info = infos[name]
+  if info == nil then
+    return {'missing_group', name, 0}
+  end
+  local point = info['last-delivered-id']
+  if tonumber(info['pending']) > 0 then
+    point = redis.call('XPENDING', KEYS[1], name)[2]
+  end
+  if floor == nil or id_less(point, floor) then
+    floor = point
+  end
+end
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', floor)
+return {'trimmed', floor, removed}
+"""
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    stream: str
+    outcome: str  # trimmed | missing_group | no_stream
+    detail: str  # the MINID used, or the missing group's name
+    removed: int
+
+
+async def trim_stream(
+    redis: Redis, stream: str, groups: Sequence[str], namespace: str = ""
+) -> TrimResult:
+    """Remove the entries of `stream` that every one of `groups` has acknowledged."""
+    raw = await redis.eval(_SAFE_TRIM, 1, stream_key(stream, namespace), *groups)
+    outcome, detail, removed = raw
+    return TrimResult(
+        stream=stream,
+        outcome=outcome.decode() if isinstance(outcome, bytes) else str(outcome),
+        detail=detail.decode() if isinstance(detail, bytes) else str(detail),
+        removed=int(removed),
+    )
+
+
+async def trim_streams(redis: Redis, namespace: str = "") -> list[TrimResult]:
+    """`trim_stream` on every stream, with the groups that read it."""
+    return [await trim_stream(redis, s, groups, namespace) for s, groups in READERS.items()]
