@@ -91,8 +91,8 @@ def minimal_server(settings: Settings) -> Any:
 
 
 async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
-    requests, runs = (1_500, 3) if quick else (4_000, 5)
-    batch_events = 5_000 if quick else 20_000
+    requests, runs = (600, 3) if quick else (2_000, 5)
+    batch_events = 3_000 if quick else 10_000
     tree = hierarchy(1, 5, 10)
     rng = random.Random(7)
     single, p99 = Paired(), Paired()

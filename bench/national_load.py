@@ -27,7 +27,7 @@ from shared.streams import ACTIVITY_EVENTS
 @dataclass(frozen=True)
 class Scale:
     villages: int
-    teams: int  # one on every commune, the rest on villages
+    teams: int  # on communes first (up to one each), the rest on villages
     members_per_team: int
     support_events: int  # in all, the last `through_consumers` of them through the streams
     through_consumers: int
@@ -81,18 +81,21 @@ async def load_registry(conn: asyncpg.Connection, scale: Scale) -> None:
         scale.villages,
         communes,
     )
+    on_communes = min(scale.teams, communes)
     await conn.execute(
         """
         INSERT INTO registry.teams (team_id, edition, unit_code, name, status, version)
         SELECT gen_random_uuid(), '2025', code, 'Tổ công nghệ số ' || code, 'active', 1
         FROM (
-            SELECT code FROM registry.units WHERE edition = '2025' AND level = 'commune'
+            (SELECT code FROM registry.units WHERE edition = '2025' AND level = 'commune'
+             ORDER BY md5(code) LIMIT $1)
             UNION ALL
             (SELECT code FROM registry.units WHERE edition = '2025' AND level = 'village'
-             ORDER BY md5(code) LIMIT $1)
+             ORDER BY md5(code) LIMIT $2)
         ) AS covered
         """,
-        scale.teams - communes,
+        on_communes,
+        scale.teams - on_communes,
     )
     await conn.execute(
         """
