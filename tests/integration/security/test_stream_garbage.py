@@ -146,6 +146,8 @@ async def test_garbage_is_dead_lettered_and_changes_nothing(
                 unit(("15", "136", "04378"), "commune", "Xã Lang Thíp"),
                 unit(lang_thip, "village", "Thôn Khe Lóng"),
                 unit(("20",), "province", "Tỉnh Lạng Sơn"),
+                unit(("20", "178"), "district", "Huyện Văn Quan"),
+                unit(("20", "178", "06280"), "commune", "Xã Tràng Các"),
                 baseline_team,
             ):
                 await xadd(redis, settings, REGISTRY_EVENTS, entry_fields(event))
@@ -175,7 +177,11 @@ async def test_garbage_is_dead_lettered_and_changes_nothing(
         for fields in activity_garbage:
             await xadd(redis, settings, ACTIVITY_EVENTS, fields)
         # Valid events after the garbage: applied only if the consumers kept going.
-        sentinel = team(("20", "178", "06280", f"06280-{next(_villages):03d}"))
+        village = ("20", "178", "06280", f"06280-{next(_villages):03d}")
+        sentinel = team(village)
+        await xadd(
+            redis, settings, REGISTRY_EVENTS, entry_fields(unit(village, "village", "Bản Nà"))
+        )
         await xadd(redis, settings, REGISTRY_EVENTS, entry_fields(sentinel))
         await xadd(redis, settings, ACTIVITY_EVENTS, entry_fields(support(sentinel)))
 
