@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up demo test lint bench clean
+.PHONY: install up demo test faults lint bench clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Every fault case three times, the burst for 60 s; then docs/reliability.md from the figures.
+faults: install
+	CDTT_FAULT_REPEAT=3 CDTT_FAULT_BURST_SECONDS=60 $(BIN)/python -m pytest tests/faults -m faults
+	$(BIN)/python -m tests.faults.report
 
 lint: install
 	$(BIN)/ruff check .
