@@ -602,6 +602,8 @@ class FaultSystem:
                     "refused": ledger.total("refused"),
                     "unanswered": ledger.total("unanswered"),
                 },
+                "load_seconds": round(ledger.stopped - ledger.started, 1),
+                "writes_per_s": round(ledger.writes_per_second()),
                 "statuses": dict(sorted(ledger.statuses.items())),
                 "support_accepted": audit.support_accepted,
                 "support_counted": audit.support_counted,

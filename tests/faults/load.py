@@ -66,6 +66,12 @@ class Ledger:
     )
     # (service, sent at, answered at, status) of every request, for faults with a window.
     answers: list[tuple[str, float, float, str]] = field(default_factory=list)
+    started: float = 0.0
+    stopped: float = 0.0
+
+    def writes_per_second(self) -> float:
+        """Writes answered (whatever the answer) per second of load."""
+        return sum(self.writes.values()) / max(self.stopped - self.started, 1e-9)
 
     def record(
         self, service: str, kind: str, outcome: Outcome, status: str, count: int = 1
@@ -176,7 +182,7 @@ class LoadDriver:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self.started = time.monotonic()
+        self.started = self.ledger.started = time.monotonic()
         self._task = asyncio.create_task(self._schedule(), name="fault-load")
 
     async def stop(self) -> Ledger:
@@ -186,7 +192,7 @@ class LoadDriver:
             await self._task
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        self.stopped = time.monotonic()
+        self.stopped = self.ledger.stopped = time.monotonic()
         await self._registry.aclose()
         await self._activity.aclose()
         return self.ledger

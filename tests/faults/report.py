@@ -36,10 +36,11 @@ INTRO = """# Reliability: faults under load, and what was counted
 
 Every row is one case of `tests/faults/`. Each case starts the three services as real
 processes (`cdtt serve`) on a fresh database and stream namespace, drives a steady load
-through their HTTP APIs (asyncio + httpx, loopback only: about 300 writes/s at rate 1,
-~250 support events and ~50 team changes — villages, teams, member additions and
-removals, dissolutions), injects the fault, lets the system go quiet (streams drained,
-nothing pending, no outbox row unsent) and then audits it:
+through their HTTP APIs (asyncio + httpx, loopback only, at most 32 requests in flight;
+scheduled at ~245 support events/s in 11 batches of 20 and 25 single posts, and ~38 team
+writes/s: villages, teams, member additions and removals, dissolutions; what the
+machine achieved is the Writes/s column), injects the fault, lets the system go quiet
+(streams drained, nothing pending, no outbox row unsent) and then audits it:
 
 - (a) every write answered 2xx is counted exactly once: `cdtt check` (the recount from
   the producers' tables equals the aggregator's figures, unit by unit) and direct reads:
@@ -53,7 +54,8 @@ nothing pending, no outbox row unsent) and then audits it:
 - (c) no entry pending or undelivered in any group, no outbox row unsent;
 - (d) the dead-letter streams hold exactly the poison entries injected (none elsewhere).
 
-Columns: writes per run as answered (2xx / refused / unanswered); support events
+Columns: writes per second of load (all answers, averaged over the case, so the fault's
+own minutes count), writes per run as answered (2xx / refused / unanswered); support events
 accepted → counted by the aggregator (counted may exceed accepted by unanswered writes
 that landed); duplicate entries the aggregator absorbed (entries on the streams minus
 events applied minus dead letters); dead-lettered entries; **recovered**: seconds from
@@ -92,8 +94,9 @@ def _row(runs: list[dict[str, Any]], repeat: int) -> str:
         f"{_number(_median(r['support_accepted'] for r in runs))} → "
         f"{_number(_median(r['support_counted'] for r in runs))}"
     )
+    rate = _number(_median(r.get("writes_per_s") for r in runs))
     return (
-        f"| {first['fault']} | {first['injection']} | {len(runs)}/{repeat} | {answered} | "
+        f"| {first['fault']} | {first['injection']} | {len(runs)}/{repeat} | {rate} | {answered} | "
         f"{support} | {_number(_median(r['duplicates_absorbed'] for r in runs))} | "
         f"{_number(_median(r['dead_lettered'] for r in runs))} | "
         f"{_seconds(runs, 'recover_s')} | {_seconds(runs, 'drain_s')} |"
@@ -123,10 +126,10 @@ def render(document: dict[str, Any]) -> str:
         f"Last run: {document['generated_at']}, {repeat} run(s) per case, "
         f"{document['cpus']} CPUs shared with the other services of the machine.",
         "",
-        "| Fault | Injected by | Runs passed | Writes 2xx / refused / unanswered | "
+        "| Fault | Injected by | Runs passed | Writes/s | Writes 2xx / refused / unanswered | "
         "Support accepted → counted | Duplicates absorbed | Dead-lettered | "
         "Recovered s | Drained s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ordered = [c for c in CASES if c in runs] + sorted(set(runs) - set(CASES))
     lines += [_row(runs[case], repeat) for case in ordered]
