@@ -133,6 +133,10 @@ class LimitsMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._respond(send, 413, self._too_large_body(), [(b"connection", b"close")])
             return
+        if declared in (None, b"0") and _header(scope, b"transfer-encoding") is None:
+            # No body to count or wait for (most reads): nothing more to do on this path.
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         body_done = False

@@ -130,7 +130,8 @@ async def test_a_body_that_stops_arriving_gets_408_and_nothing_after_the_body_is
     async def collect(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "path": "/v1/x", "headers": [], "method": "POST", "client": None}
+    chunked = [(b"transfer-encoding", b"chunked")]
+    scope = {"type": "http", "path": "/v1/x", "headers": chunked, "method": "POST", "client": None}
     await app(scope, trickle, collect)  # type: ignore[arg-type]
     assert sent[0]["status"] == 408
     assert b"request_timeout" in sent[1]["body"]  # type: ignore[operator]
