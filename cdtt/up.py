@@ -255,7 +255,8 @@ def run_stack(
             console.print(f"schemas migrated: {', '.join(SERVICES)}")
             if not demo and settings.auth:
                 _, key = asyncio.run(new_key(settings, role="operator", name="cdtt up dashboard"))
-                console.print(f"auth on; an operator key for the dashboard (shown once): {key}")
+                console.print("auth on; an operator key for the dashboard (shown once):")
+                console.print(key, soft_wrap=True)  # never broken across lines
             load_units(provinces, env)
             for name in SERVICES:
                 services.append(start_service(name, host, ports[name], env, log_dir))
