@@ -49,6 +49,7 @@ from shared.events import Event, PoisonEntryError, decode_entry
 from shared.faults import crash_point
 from shared.metrics import consumer_lag, consumer_pending, events_consumed, events_dead_lettered
 from shared.outages import dependency_unavailable
+from shared.settings import Settings
 from shared.streams import dead_letter_key, stream_key
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,21 @@ def default_consumer_name() -> str:
 
 class GroupConsumer:
     """One consumer of a group over one or more streams; see the module docstring."""
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, group: str, handlers: Mapping[str, EventBatchHandler]
+    ) -> GroupConsumer:
+        """The consumer a service runs, tuned by its CDTT_* settings."""
+        return cls(
+            redis_url=settings.require_redis_url(),
+            group=group,
+            handlers=handlers,
+            namespace=settings.stream_namespace,
+            batch_size=settings.consumer_batch_size,
+            reclaim_idle_ms=settings.reclaim_idle_ms,
+            max_deliveries=settings.max_deliveries,
+        )
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -45,6 +46,14 @@ def _validation_message(errors: Sequence[Any]) -> str:
         parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more
+
+
+async def redis_reachable(redis: Redis) -> bool:
+    """For readiness probes: Redis answers a PING."""
+    try:
+        return bool(await redis.ping())
+    except Exception:
+        return False
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from shared.envelope import Envelope
 from shared.faults import crash_point
 from shared.metrics import events_published
+from shared.settings import ServiceName, Settings, libpq_url
 from shared.streams import ENVELOPE_FIELD, stream_key
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,28 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = RelayStats()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        service: ServiceName,
+        engine: AsyncEngine,
+        redis: Redis,
+        table: Table,
+    ) -> OutboxRelay:
+        """The relay a producer runs, tuned by its CDTT_* settings."""
+        return cls(
+            engine=engine,
+            redis=redis,
+            table=table,
+            listen_dsn=libpq_url(settings.database_url_for(service)),
+            namespace=settings.stream_namespace,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            retention=timedelta(hours=settings.outbox_retention_hours),
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self._table.schema}")

@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
@@ -24,10 +23,10 @@ from services.activity.entrypoints.http import ActivityContext, install_activity
 from services.activity.entrypoints.subscribers import directory_handler
 from shared.consumer import GroupConsumer
 from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app
+from shared.http import create_service_app, redis_reachable
 from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 from shared.outbox import OutboxRelay
-from shared.settings import Settings, libpq_url
+from shared.settings import Settings
 from shared.streams import ACTIVITY_GROUP, REGISTRY_EVENTS
 
 log = logging.getLogger(__name__)
@@ -65,24 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with engine_scope(database_url, application_name="cdtt-activity") as engine:
             sessionmaker = make_sessionmaker(engine)
             redis = Redis.from_url(config.require_redis_url())
-            relay = OutboxRelay(
-                engine=engine,
-                redis=redis,
-                table=outbox,
-                listen_dsn=libpq_url(database_url),
-                namespace=config.stream_namespace,
-                batch_size=config.relay_batch_size,
-                poll_seconds=config.relay_poll_seconds,
-                retention=timedelta(hours=config.outbox_retention_hours),
+            relay = OutboxRelay.from_settings(
+                config, service="activity", engine=engine, redis=redis, table=outbox
             )
-            directory = GroupConsumer(
-                redis_url=config.require_redis_url(),
+            directory = GroupConsumer.from_settings(
+                config,
                 group=ACTIVITY_GROUP,
                 handlers={REGISTRY_EVENTS: directory_handler(sessionmaker)},
-                namespace=config.stream_namespace,
-                batch_size=config.consumer_batch_size,
-                reclaim_idle_ms=config.reclaim_idle_ms,
-                max_deliveries=config.max_deliveries,
             )
             app.state.activity = ActivityContext(config, sessionmaker)
             app.state.runtime = ActivityRuntime(engine, redis, relay, directory)
@@ -101,13 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def readiness(request: Request) -> Mapping[str, bool]:
         runtime: ActivityRuntime = request.app.state.runtime
-        try:
-            redis_ok = bool(await runtime.redis.ping())
-        except Exception:
-            redis_ok = False
         return {
             "database": await database_reachable(runtime.engine),
-            "redis": redis_ok,
+            "redis": await redis_reachable(runtime.redis),
             "relay": runtime.relay.alive(),
             "team_directory_consumer": runtime.directory.healthy(),
         }

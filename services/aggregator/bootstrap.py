@@ -22,7 +22,7 @@ from services.aggregator.entrypoints.http import AggregatorContext, router
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
 from shared.consumer import GroupConsumer
 from shared.db import database_reachable, engine_scope
-from shared.http import create_service_app
+from shared.http import create_service_app, redis_reachable
 from shared.settings import Settings, libpq_url
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def readiness(request: Request) -> Mapping[str, bool]:
         runtime: AggregatorRuntime = request.app.state.runtime
-        try:
-            redis_ok = bool(await runtime.redis.ping())
-        except Exception:
-            redis_ok = False
         return {
             "database": await database_reachable(runtime.context.engine),
-            "redis": redis_ok,
+            "redis": await redis_reachable(runtime.redis),
             "consumer": runtime.consumer.healthy(),
             "live_feed": runtime.context.feed.alive(),
         }

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
@@ -18,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.tables import idempotency_keys, outbox
 from services.registry.entrypoints.http import RegistryContext, install_registry_errors, router
 from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app
+from shared.http import create_service_app, redis_reachable
 from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 from shared.metrics import outbox_backlog as outbox_backlog_rows
 from shared.outbox import OutboxRelay, outbox_backlog
-from shared.settings import Settings, libpq_url
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database_url = config.database_url_for("registry")
         async with engine_scope(database_url, application_name="cdtt-registry") as engine:
             redis = Redis.from_url(config.require_redis_url())
-            relay = OutboxRelay(
-                engine=engine,
-                redis=redis,
-                table=outbox,
-                listen_dsn=libpq_url(database_url),
-                namespace=config.stream_namespace,
-                batch_size=config.relay_batch_size,
-                poll_seconds=config.relay_poll_seconds,
-                retention=timedelta(hours=config.outbox_retention_hours),
+            relay = OutboxRelay.from_settings(
+                config, service="registry", engine=engine, redis=redis, table=outbox
             )
             app.state.registry = RegistryContext(config, make_sessionmaker(engine))
             app.state.runtime = runtime = RegistryRuntime(engine, redis, relay)
@@ -88,13 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def readiness(request: Request) -> Mapping[str, bool]:
         runtime: RegistryRuntime = request.app.state.runtime
-        try:
-            redis_ok = bool(await runtime.redis.ping())
-        except Exception:
-            redis_ok = False
         return {
             "database": await database_reachable(runtime.engine),
-            "redis": redis_ok,
+            "redis": await redis_reachable(runtime.redis),
             "relay": runtime.relay.alive(),
         }
 

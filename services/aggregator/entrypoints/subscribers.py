@@ -75,13 +75,7 @@ def aggregator_consumer(settings: Settings, engine: AsyncEngine) -> GroupConsume
     async def registry_read() -> bool:
         return await consumer.delivered_all(REGISTRY_EVENTS)
 
-    consumer = GroupConsumer(
-        redis_url=settings.require_redis_url(),
-        group=AGGREGATOR_GROUP,
-        handlers=projection_handlers(engine, registry_read),
-        namespace=settings.stream_namespace,
-        batch_size=settings.consumer_batch_size,
-        reclaim_idle_ms=settings.reclaim_idle_ms,
-        max_deliveries=settings.max_deliveries,
+    consumer = GroupConsumer.from_settings(
+        settings, group=AGGREGATOR_GROUP, handlers=projection_handlers(engine, registry_read)
     )
     return consumer
