@@ -151,6 +151,11 @@ class Process:
     def rss_mb(self) -> float:
         return psutil.Process(self.pid).memory_info().rss / 1_048_576
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far (user + system)."""
+        times = psutil.Process(self.pid).cpu_times()
+        return times.user + times.system
+
 
 def _log_target() -> Any:
     return open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")
