@@ -23,5 +23,22 @@ class ApiError(Exception):
         self.details = details
 
 
+class DomainError(Exception):
+    """A change a service's rules refuse: a stable `code`, a message, and the records involved.
+
+    Domain modules raise subclasses without knowing HTTP; each service maps them to
+    statuses once, with `shared.http.install_domain_errors`.
+    """
+
+    code: ClassVar[str]
+
+    def __init__(self, message: str, **details: Any) -> None:
+        if {"code", "message"} & details.keys():
+            raise TypeError("details may not be named code or message: the error body uses those")
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}

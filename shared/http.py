@@ -28,6 +28,7 @@ from shared.asyncapi import asyncapi_yaml
 from shared.auth.runtime import authenticator_scope, check_auth_allowed
 from shared.auth.verifier import Authenticator
 from shared.errors import ApiError as ApiError
+from shared.errors import DomainError
 from shared.errors import error_body as error_body
 from shared.limits import UNLIMITED_PATHS, LimitsMiddleware
 from shared.logging import request_id
@@ -54,6 +55,15 @@ async def redis_reachable(redis: Redis) -> bool:
         return bool(await redis.ping())
     except Exception:
         return False
+
+
+def install_domain_errors(app: FastAPI, statuses: Mapping[type[DomainError], int]) -> None:
+    """Answer a service's rule violations as JSON errors, by type (422 when not listed)."""
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(_: Request, error: DomainError) -> JSONResponse:
+        body = error_body(error.code, error.message, **error.details)
+        return JSONResponse(jsonable_encoder(body), statuses.get(type(error), 422))
 
 
 def install_error_handlers(app: FastAPI) -> None:

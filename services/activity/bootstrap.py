@@ -19,11 +19,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.activity.adapters.tables import idempotency_keys, outbox
-from services.activity.entrypoints.http import ActivityContext, install_activity_errors, router
+from services.activity.entrypoints.http import ERROR_STATUS, ActivityContext, router
 from services.activity.entrypoints.subscribers import directory_handler
 from shared.consumer import GroupConsumer
 from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app, redis_reachable
+from shared.http import create_service_app, install_domain_errors, redis_reachable
 from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -107,5 +107,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=readiness,
         settings=settings,
     )
-    install_activity_errors(app)
+    install_domain_errors(app, ERROR_STATUS)
     return app

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
 
 from shared.envelope import Level, UnitPath
+from shared.errors import DomainError
 from shared.events.activity import CATEGORIES, Category, SupportState
 from shared.events.registry import TeamState, TeamStatus
 from shared.settings import Edition
@@ -26,15 +26,8 @@ MAX_RESIDENTS_HELPED = 10_000
 MAX_BATCH_SIZE = 1_000
 
 
-class ActivityError(Exception):
-    """An event the rules refuse; `code` is stable, `details` say which record is involved."""
-
-    code: ClassVar[str]
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class ActivityError(DomainError):
+    """An event the activity service's rules refuse."""
 
 
 class UnknownTeamError(ActivityError):

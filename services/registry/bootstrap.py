@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import idempotency_keys, outbox
-from services.registry.entrypoints.http import RegistryContext, install_registry_errors, router
+from services.registry.entrypoints.http import ERROR_STATUS, RegistryContext, router
 from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app, redis_reachable
+from shared.http import create_service_app, install_domain_errors, redis_reachable
 from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 from shared.metrics import outbox_backlog as outbox_backlog_rows
 from shared.outbox import OutboxRelay, outbox_backlog
@@ -96,5 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=readiness,
         settings=settings,
     )
-    install_registry_errors(app)
+    install_domain_errors(app, ERROR_STATUS)
     return app

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, ClassVar
 
 from shared.envelope import Level
+from shared.errors import DomainError
 from shared.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
 from shared.settings import Edition
 
@@ -32,17 +32,8 @@ _VILLAGE_NUMBER = re.compile(r"[0-9]{3,6}")
 _PHONE = re.compile(r"\+?[0-9][0-9 .\-]{5,19}")
 
 
-class RegistryError(Exception):
-    """A change the rules refuse; `code` is stable, `details` say which record is involved."""
-
-    code: ClassVar[str]
-
-    def __init__(self, message: str, **details: Any) -> None:
-        if {"code", "message"} & details.keys():
-            raise TypeError("details may not be named code or message: the error body uses those")
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class RegistryError(DomainError):
+    """A change the registry's rules refuse."""
 
 
 class UnitNotFoundError(RegistryError):

@@ -15,9 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,11 +32,12 @@ from services.activity.entrypoints.schemas import (
 )
 from shared.auth.dependencies import PublisherDep
 from shared.auth.principal import ForbiddenError, Principal
+from shared.errors import DomainError
 from shared.http import error_body
 from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
 from shared.settings import Edition, Settings
 
-ERROR_STATUS: dict[type[domain.ActivityError], int] = {
+ERROR_STATUS: dict[type[DomainError], int] = {
     domain.UnknownTeamError: 404,
     domain.TeamDissolvedError: 409,
     domain.EventIdConflictError: 409,
@@ -85,13 +85,6 @@ Context = Annotated[ActivityContext, Depends(activity_context)]
 QueryEdition = Annotated[
     Edition | None, Query(description="when given, a team of another edition is not known")
 ]
-
-
-def install_activity_errors(app: FastAPI) -> None:
-    @app.exception_handler(domain.ActivityError)
-    async def on_activity_error(_: Request, error: domain.ActivityError) -> JSONResponse:
-        body = error_body(error.code, error.message, **error.details)
-        return JSONResponse(jsonable_encoder(body), ERROR_STATUS.get(type(error), 422))
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

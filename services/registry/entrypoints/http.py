@@ -15,9 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,11 +37,11 @@ from services.registry.entrypoints.schemas import (
 from shared.auth.dependencies import PrincipalDep, PublisherDep
 from shared.auth.principal import Principal
 from shared.envelope import Level
-from shared.http import error_body
+from shared.errors import DomainError
 from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
 from shared.settings import Edition, Settings
 
-ERROR_STATUS: dict[type[domain.RegistryError], int] = {
+ERROR_STATUS: dict[type[DomainError], int] = {
     domain.UnitNotFoundError: 404,
     domain.TeamNotFoundError: 404,
     domain.MemberNotFoundError: 404,
@@ -103,13 +102,6 @@ QueryEdition = Annotated[
 TeamQueryEdition = Annotated[
     Edition | None, Query(description="when given, a team of another edition is not found")
 ]
-
-
-def install_registry_errors(app: FastAPI) -> None:
-    @app.exception_handler(domain.RegistryError)
-    async def on_registry_error(_: Request, error: domain.RegistryError) -> JSONResponse:
-        body = error_body(error.code, error.message, **error.details)
-        return JSONResponse(jsonable_encoder(body), ERROR_STATUS.get(type(error), 422))
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
