@@ -164,7 +164,9 @@ async def test_oversized_bodies_and_bursts_are_refused_through_uvicorn(
     )
     writer.write(head.encode() + b"{" + b" " * 1023)
     await writer.drain()
-    answer = await asyncio.wait_for(reader.read(4096), timeout=5)
+    # Until the server closes (it answers "connection: close"): head and body may come
+    # in separate reads.
+    answer = await asyncio.wait_for(reader.read(-1), timeout=5)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 413 "), answer
     assert b'"body_too_large"' in answer
@@ -184,12 +186,20 @@ async def test_oversized_bodies_and_bursts_are_refused_through_uvicorn(
         )
         assert chunked.status_code == 413, chunked.text
 
-        statuses = [
-            (await registry.get("/v1/units", params={"level": "province"}, headers=admin.headers))
-            for _ in range(60)
-        ]
+        # Rounds of 40 concurrent reads (under the connection cap) until the bucket of 20
+        # runs dry: sequential reads on a busy machine could be slower than the refill.
+        statuses: list[httpx.Response] = []
+        for _ in range(10):
+            statuses += await asyncio.gather(
+                *(
+                    registry.get("/v1/units", params={"level": "province"}, headers=admin.headers)
+                    for _ in range(40)
+                )
+            )
+            if any(a.status_code == 429 for a in statuses):
+                break
     codes = [a.status_code for a in statuses]
-    assert codes[:10] == [200] * 10
+    assert codes.count(200) >= 10, codes
     assert 429 in codes, codes
     limited = next(a for a in statuses if a.status_code == 429)
     assert int(limited.headers["retry-after"]) >= 1
