@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -55,6 +56,17 @@ async def main(names: list[str], quick: bool) -> Report:
     return report
 
 
+def quiet_faststream() -> None:
+    """The consumers the bench runs in-process log every subscriber callback at INFO (and
+    FastStream sets its loggers' levels itself when a broker starts): keep warnings only."""
+
+    def warnings_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    for name in ("faststream", "faststream.access.redis"):
+        logging.getLogger(name).addFilter(warnings_only)
+
+
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, under 3 minutes")
@@ -66,6 +78,7 @@ def cli() -> None:
     unknown = [n for n in names if n not in ITEMS]
     if unknown:
         parser.error(f"unknown items {unknown}; choose from {list(ITEMS)}")
+    quiet_faststream()
     started = time.monotonic()
     report = asyncio.run(main(names, args.quick))
     json_path, md_path = report.write()
