@@ -34,7 +34,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Header
+from fastapi import Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -179,6 +179,30 @@ async def run_once(
         update(table).where(table.c.key == key).values(status=stored.status, body=stored.body)
     )
     return stored
+
+
+async def answer_once(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    request: Request,
+    *,
+    key: str | None,
+    body: BaseModel | None,
+    write: Callable[[], Awaitable[tuple[int, BaseModel | None]]],
+    **params: Any,
+) -> Response:
+    """A route's write under its Idempotency-Key, in the caller's transaction, as a response."""
+    path = request.url.path
+    stored = await run_once(
+        session,
+        table,
+        key=key,
+        method=request.method,
+        path=path,
+        fingerprint=request_fingerprint(request.method, path, body, **params),
+        write=write,
+    )
+    return stored_response(stored)
 
 
 def stored_response(stored: StoredResponse) -> Response:

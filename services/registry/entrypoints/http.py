@@ -38,7 +38,7 @@ from shared.auth.dependencies import PrincipalDep, PublisherDep
 from shared.auth.principal import Principal
 from shared.envelope import Level
 from shared.errors import DomainError
-from shared.idempotency import IdempotencyKey, request_fingerprint, run_once, stored_response
+from shared.idempotency import IdempotencyKey, answer_once
 from shared.settings import Edition, Settings
 
 ERROR_STATUS: dict[type[DomainError], int] = {
@@ -73,18 +73,16 @@ class RegistryContext:
         self, request: Request, key: str | None, body: BaseModel | None, write: Write, **params: Any
     ) -> Response:
         """Run a write and store its answer under the key, in one transaction."""
-        path = request.url.path
         async with unit_of_work(self.sessionmaker) as uow:
-            stored = await run_once(
+            return await answer_once(
                 uow.session,
                 idempotency_keys,
+                request,
                 key=key,
-                method=request.method,
-                path=path,
-                fingerprint=request_fingerprint(request.method, path, body, **params),
+                body=body,
                 write=lambda: write(uow),
+                **params,
             )
-        return stored_response(stored)
 
 
 def registry_context(request: Request) -> RegistryContext:
