@@ -36,9 +36,9 @@ from bench.traffic import (
     unit_envelopes,
 )
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
-from shared.db import engine_scope
-from shared.settings import Settings, libpq_url
-from shared.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, REGISTRY_EVENTS
+from shared.contracts.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, REGISTRY_EVENTS
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings, libpq_url
 
 RAW_BATCH = 500
 RAW_GROUP = "raw"

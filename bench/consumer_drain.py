@@ -1,4 +1,4 @@
-"""Drain rate of shared.consumer.GroupConsumer against a raw redis-py XREADGROUP+XACK loop.
+"""Drain rate of shared.messaging.consumer.GroupConsumer against a raw XREADGROUP+XACK loop.
 
 Fills a fresh stream with N contract events, drains it with each reader in turn (new
 group at "0" each time), median of R runs, and prints the figures side by side:
@@ -19,10 +19,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from shared.consumer import GroupConsumer
-from shared.events import Event, UnitRegistered, decode_entry, entry_fields
-from shared.events.registry import UnitState
-from shared.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.events import Event, UnitRegistered, decode_entry, entry_fields
+from shared.contracts.events.registry import UnitState
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.messaging.consumer import GroupConsumer
 
 BATCH = 500
 

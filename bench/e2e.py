@@ -31,8 +31,8 @@ from bench.loadgen import Connection, get, open_loop, post
 from bench.traffic import Team
 from services.registry.adapters.official_units import official_units
 from services.registry.cli import load_units
-from shared.db import engine_scope
-from shared.settings import libpq_url
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import libpq_url
 
 PROVINCE = "01"
 PROBE_VILLAGES = 20

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from cdtt.cli import migrate_all
-from shared.settings import ServiceName, Settings, libpq_url
+from shared.runtime.settings import ServiceName, Settings, libpq_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -40,8 +40,8 @@ from bench.harness import (
 from bench.loadgen import Connection, closed_loop, post
 from bench.minimal_app import CREATE_TABLE
 from bench.traffic import Team, fill, hierarchy, registry_key, team_envelopes
-from shared.events.activity import CATEGORIES
-from shared.settings import Settings, libpq_url
+from shared.contracts.events.activity import CATEGORIES
+from shared.runtime.settings import Settings, libpq_url
 
 SINGLE = "/v1/support-events"
 BATCH = "/v1/support-events:batch"

@@ -37,7 +37,7 @@ from bench.harness import (
 )
 from bench.loadgen import Connection, closed_loop, get
 from bench.national_load import Scale, load_activity, load_aggregator, load_registry, publish_rest
-from shared.settings import ServiceName, libpq_url
+from shared.runtime.settings import ServiceName, libpq_url
 
 # Full mode: the national registry and 10 million support events, but the last 200,000
 # (not a million) through relay and consumers: at ~2,400 events/s here a million would

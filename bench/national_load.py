@@ -19,9 +19,9 @@ import asyncpg
 from services.activity.adapters.tables import outbox
 from services.aggregator.domain import COUNTERS
 from services.registry.adapters.official_units import official_units
-from shared.events.activity import CATEGORIES
-from shared.outbox import notify_channel
-from shared.streams import ACTIVITY_EVENTS
+from shared.contracts.events.activity import CATEGORIES
+from shared.contracts.streams import ACTIVITY_EVENTS
+from shared.messaging.outbox import notify_channel
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from bench.traffic import (
     team_envelopes,
     unit_envelopes,
 )
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 async def rebuild_once(settings: Settings) -> float:

@@ -2,7 +2,7 @@
 
 Per pair of runs, activity's outbox is filled with the same number of support.recorded
 rows (one INSERT … SELECT, untimed), then drained to a fresh stream key by:
-- ours: `shared.outbox.OutboxRelay.relay_batch` in the loop its `run()` uses (rows are
+- ours: `shared.messaging.outbox.OutboxRelay.relay_batch` in the loop its `run()` uses (rows are
   claimed with SKIP LOCKED, XADDed in one pipeline, marked sent and kept for replay);
 - raw: asyncpg `DELETE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
   RETURNING`, the rows XADDed in one redis-py pipeline, commit.
@@ -21,10 +21,10 @@ from sqlalchemy import text
 from bench.harness import ItemResult, Paired, Row, Scratch, fmt_rate, median, rate
 from bench.traffic import hierarchy, support_envelopes
 from services.activity.adapters.tables import outbox
-from shared.db import engine_scope
-from shared.outbox import OutboxRelay
-from shared.settings import Settings, libpq_url
-from shared.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD
+from shared.contracts.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD
+from shared.messaging.outbox import OutboxRelay
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings, libpq_url
 
 _FILL = """
 INSERT INTO activity.outbox (stream, event_id, event_type, envelope)

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from shared.envelope import Level
-from shared.events import decode_event
-from shared.events.activity import CATEGORIES
-from shared.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, REGISTRY_EVENTS, stream_key
+from shared.contracts.events import decode_event
+from shared.contracts.events.activity import CATEGORIES
+from shared.contracts.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, REGISTRY_EVENTS, stream_key
+from shared.contracts.units import Level
 
 EDITION = "2025"
 OCCURRED_AT = "2026-11-28T03:00:00Z"

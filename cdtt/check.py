@@ -29,8 +29,9 @@ from services.aggregator.domain import (
     ancestor_keys,
     scope_keys,
 )
-from shared.db import engine_scope
-from shared.settings import EDITIONS, Edition, ServiceName, Settings
+from shared.contracts.units import EDITIONS, Edition
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import ServiceName, Settings
 
 app = typer.Typer(add_completion=False)
 

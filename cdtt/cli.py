@@ -14,12 +14,12 @@ from cdtt.streams import streams_app
 from cdtt.up import app as up_app
 from services.activity.cli import activity_app
 from services.aggregator.cli import aggregator_app
+from services.auth.cli import keys_app
 from services.registry.cli import registry_app, units_app
-from shared.auth.cli import keys_app
-from shared.db import engine_scope
-from shared.logging import configure_logging
-from shared.migrations import migrate_auth, migrate_service
-from shared.settings import SERVICES, ServiceName, Settings
+from shared.runtime.db import engine_scope
+from shared.runtime.logging import configure_logging
+from shared.runtime.migrations import migrate_auth, migrate_service
+from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(units_app, name="units")
@@ -71,7 +71,7 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
-        # Slow and idle clients (shared.limits times out a trickling body): idle keep-alive
+        # Slow and idle clients (shared.web.limits times out a trickling body): idle keep-alive
         # connections close after 5 s, connections beyond CDTT_MAX_CONNECTIONS get 503, and
         # under h11 a header block is at most 16 KiB.
         timeout_keep_alive=5,

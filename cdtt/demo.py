@@ -40,8 +40,8 @@ from cdtt.report2022 import (
     plan_province,
     reports_for,
 )
-from shared.auth.keys import bearer_headers
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.web.keys import bearer_headers
 
 app = typer.Typer()
 

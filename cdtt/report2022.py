@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from cdtt.names import person_name, village_names
-from shared.events.activity import CATEGORIES, Category
-from shared.events.registry import Role
+from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.registry import Role
 
 SEED = 2022
 # Support event ids are uuid5 in this namespace: the same event on every run.

@@ -28,9 +28,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cdtt.names import person_name, village_names
-from shared.auth.keys import bearer_headers
-from shared.events.activity import CATEGORIES
-from shared.settings import Settings
+from shared.contracts.events.activity import CATEGORIES
+from shared.runtime.settings import Settings
+from shared.web.keys import bearer_headers
 
 app = typer.Typer()
 console = Console(highlight=False)

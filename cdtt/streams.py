@@ -1,6 +1,6 @@
 """`cdtt streams trim`: remove the stream entries every reading group has acknowledged.
 
-Safe under lag: see shared/trimming.py (one atomic script per stream; an entry a group
+Safe under lag: see shared/messaging/trimming.py (one atomic script per stream; an entry a group
 has not acknowledged, or not yet read, is never removed). Run it from cron, or by hand.
 """
 
@@ -11,8 +11,8 @@ import asyncio
 import typer
 from redis.asyncio import Redis
 
-from shared.settings import Settings
-from shared.trimming import TrimResult, trim_streams
+from shared.messaging.trimming import TrimResult, trim_streams
+from shared.runtime.settings import Settings
 
 streams_app = typer.Typer(no_args_is_help=True, help="Stream housekeeping.")
 

@@ -28,7 +28,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from shared.settings import SERVICES, ServiceName, Settings
+from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer()
 console = Console(highlight=False)
@@ -229,7 +229,7 @@ def run_stack(
     grace: float,
 ) -> None:
     from cdtt.cli import migrate_all
-    from shared.auth.cli import new_key
+    from services.auth.cli import new_key
 
     busy = [f"{name} port {port}" for name, port in ports.items() if not port_free(host, port)]
     if busy:

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from cdtt.cli import migrate_all
-from shared.settings import Settings, libpq_url
+from shared.runtime.settings import Settings, libpq_url
 from tests.servers import Servers, find_servers
 
 

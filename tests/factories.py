@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from services.registry import domain
-from shared.events.registry import Role
-from shared.settings import Edition
+from shared.contracts.events.registry import Role
+from shared.contracts.units import Edition
 
 # Real units of the legacy edition (loaded from vietnam-provinces by the registry tests):
 # Yên Bái province 15, its district Văn Yên 136 (25 communes), commune Xã Lang Thíp 04378.

@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.activity.adapters.tables import idempotency_keys, outbox
 from services.activity.entrypoints.http import ERROR_STATUS, ActivityContext, router
 from services.activity.entrypoints.subscribers import directory_handler
-from shared.consumer import GroupConsumer
-from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app, install_domain_errors, redis_reachable
-from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
-from shared.outbox import OutboxRelay
-from shared.settings import Settings
-from shared.streams import ACTIVITY_GROUP, REGISTRY_EVENTS
+from services.auth.bootstrap import authenticator_scope
+from shared.contracts.streams import ACTIVITY_GROUP, REGISTRY_EVENTS
+from shared.messaging.consumer import GroupConsumer
+from shared.messaging.outbox import OutboxRelay
+from shared.runtime.db import database_reachable, engine_scope, make_sessionmaker
+from shared.runtime.settings import Settings
+from shared.web.app import create_service_app, install_domain_errors, redis_reachable
+from shared.web.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     app = create_service_app(
+        authenticator=authenticator_scope,
         service="activity",
         title="cdtt activity",
         description="Support work done by Community Digital Technology Teams, recorded "

@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from services.activity.adapters.tables import outbox
-from shared.db import engine_scope
-from shared.outbox import OutboxRelay, replay_outbox
-from shared.settings import Settings, libpq_url
+from shared.messaging.outbox import OutboxRelay, replay_outbox
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings, libpq_url
 
 activity_app = typer.Typer(no_args_is_help=True, help="Activity operations.")
 console = Console(stderr=True)

@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from shared.envelope import Level, UnitPath
-from shared.errors import DomainError
-from shared.events.activity import CATEGORIES, Category, SupportState
-from shared.events.registry import TeamState, TeamStatus
-from shared.settings import Edition
+from shared.contracts.events.activity import CATEGORIES, Category, SupportState
+from shared.contracts.events.registry import TeamState, TeamStatus
+from shared.contracts.units import Edition, Level, UnitPath
+from shared.web.errors import DomainError
 
 # The programme started in 2021: nothing earlier can be a team's support work.
 EARLIEST_OCCURRED_ON = date(2021, 1, 1)

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from services.activity import domain
 from services.activity.domain import ActivityError, Submission, SupportRecord, TeamEntry
-from shared.events.activity import SupportRecorded
+from shared.contracts.events.activity import SupportRecorded
 
 # Vietnam keeps one offset all year: "not in the future" means Vietnamese today.
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")

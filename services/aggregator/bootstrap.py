@@ -20,10 +20,11 @@ from services.aggregator.adapters.live import LiveFeed
 from services.aggregator.entrypoints.dashboard import dashboard_router
 from services.aggregator.entrypoints.http import AggregatorContext, router
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
-from shared.consumer import GroupConsumer
-from shared.db import database_reachable, engine_scope
-from shared.http import create_service_app, redis_reachable
-from shared.settings import Settings, libpq_url
+from services.auth.bootstrap import authenticator_scope
+from shared.messaging.consumer import GroupConsumer
+from shared.runtime.db import database_reachable, engine_scope
+from shared.runtime.settings import Settings, libpq_url
+from shared.web.app import create_service_app, redis_reachable
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     return create_service_app(
+        authenticator=authenticator_scope,
         service="aggregator",
         title="cdtt aggregator",
         description="Live coverage figures from registry.events.v1 and activity.events.v1 "

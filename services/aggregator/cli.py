@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from services.aggregator.rebuild import RebuildRefusedError, RebuildReport, describe, rebuild
-from shared.db import engine_scope
-from shared.settings import Settings
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings
 
 aggregator_app = typer.Typer(no_args_is_help=True, help="Aggregator operations.")
 console = Console(stderr=True)

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Final, Literal, NamedTuple
 
-from shared.envelope import LEVELS, Level, UnitPath
-from shared.events.activity import CATEGORIES, Category
-from shared.settings import Edition
+from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.units import LEVELS, Edition, Level, UnitPath
 
 NATIONAL: Final = ""
 NATIONAL_NAME: Final = "Việt Nam"

@@ -30,8 +30,7 @@ from services.aggregator.domain import (
     month_of,
     scope_keys,
 )
-from shared.envelope import Level, UnitPath
-from shared.events import (
+from shared.contracts.events import (
     Event,
     SupportRecorded,
     TeamCreated,
@@ -40,7 +39,7 @@ from shared.events import (
     TeamMembersChanged,
     UnitRegistered,
 )
-from shared.settings import Edition
+from shared.contracts.units import Edition, Level, UnitPath
 
 
 def unit_record(event: UnitRegistered) -> UnitRecord:

@@ -30,8 +30,8 @@ from services.aggregator.adapters.store import SWAP_LOCK_KEY, SqlProjectionStore
 from services.aggregator.adapters.tables import REBUILT_TABLES, metadata
 from services.aggregator.domain import COUNTERS, FigureKey
 from services.aggregator.use_cases import apply_batch
-from shared.events import Event, PoisonEntryError, decode_entry
-from shared.streams import STREAMS, stream_key
+from shared.contracts.events import Event, PoisonEntryError, decode_entry
+from shared.contracts.streams import STREAMS, stream_key
 
 log = logging.getLogger(__name__)
 

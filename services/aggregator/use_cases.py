@@ -28,8 +28,8 @@ from services.aggregator.projections import (
     plan_batch,
     units_in,
 )
-from shared.envelope import UnitPath
-from shared.events import Event, UnitRegistered
+from shared.contracts.events import Event, UnitRegistered
+from shared.contracts.units import UnitPath
 
 
 class ProjectionStore(Protocol):

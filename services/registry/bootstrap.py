@@ -14,14 +14,15 @@ from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.auth.bootstrap import authenticator_scope
 from services.registry.adapters.tables import idempotency_keys, outbox
 from services.registry.entrypoints.http import ERROR_STATUS, RegistryContext, router
-from shared.db import database_reachable, engine_scope, make_sessionmaker
-from shared.http import create_service_app, install_domain_errors, redis_reachable
-from shared.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
-from shared.metrics import outbox_backlog as outbox_backlog_rows
-from shared.outbox import OutboxRelay, outbox_backlog
-from shared.settings import Settings
+from shared.messaging.outbox import OutboxRelay, outbox_backlog
+from shared.runtime.db import database_reachable, engine_scope, make_sessionmaker
+from shared.runtime.metrics import outbox_backlog as outbox_backlog_rows
+from shared.runtime.settings import Settings
+from shared.web.app import create_service_app, install_domain_errors, redis_reachable
+from shared.web.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     app = create_service_app(
+        authenticator=authenticator_scope,
         service="registry",
         title="cdtt registry",
         description="Administrative units, villages, teams and members; "

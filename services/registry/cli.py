@@ -36,10 +36,11 @@ from services.registry.adapters.official_units import (
 )
 from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import outbox
-from shared.db import engine_scope, make_sessionmaker
-from shared.migrations import migrate_service
-from shared.outbox import OutboxRelay, outbox_backlog, replay_outbox
-from shared.settings import Edition, Settings, libpq_url
+from shared.contracts.units import Edition
+from shared.messaging.outbox import OutboxRelay, outbox_backlog, replay_outbox
+from shared.runtime.db import engine_scope, make_sessionmaker
+from shared.runtime.migrations import migrate_service
+from shared.runtime.settings import Settings, libpq_url
 
 units_app = typer.Typer(no_args_is_help=True, help="Official administrative units.")
 registry_app = typer.Typer(no_args_is_help=True, help="Registry operations.")

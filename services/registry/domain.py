@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from shared.envelope import Level
-from shared.errors import DomainError
-from shared.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
-from shared.settings import Edition
+from shared.contracts.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
+from shared.contracts.units import Edition, Level
+from shared.web.errors import DomainError
 
 MAX_NAME_LENGTH = 200
 MAX_KIND_LENGTH = 50

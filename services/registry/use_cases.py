@@ -23,8 +23,7 @@ from services.registry.domain import (
     UnitNotFoundError,
     UnknownUnitError,
 )
-from shared.envelope import Level
-from shared.events.registry import (
+from shared.contracts.events.registry import (
     Role,
     TeamCreated,
     TeamDissolved,
@@ -32,7 +31,7 @@ from shared.events.registry import (
     TeamMembersChanged,
     UnitRegistered,
 )
-from shared.settings import Edition
+from shared.contracts.units import Edition, Level
 
 # Vietnam keeps one offset all year: "today" for a team's founding date is Vietnamese today.
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")

@@ -32,7 +32,7 @@ from typing import IO
 import httpx
 import pytest
 
-from shared.settings import SERVICES, ServiceName, Settings
+from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 CDTT = str(Path(sys.executable).with_name("cdtt"))
 READY_TIMEOUT = 60.0

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from cdtt.provincial import Api, fetch_tree
 from cdtt.report2022 import REPORTS_BY_PROVINCE, plan_province
-from shared.streams import STREAMS, stream_key
+from shared.contracts.streams import STREAMS, stream_key
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

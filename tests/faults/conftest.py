@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.conftest import _admin, database_url
 from tests.e2e.stack import CDTT
 from tests.servers import Servers

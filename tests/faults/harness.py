@@ -25,8 +25,8 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from shared.settings import SERVICES, ServiceName, Settings, libpq_url
-from shared.streams import AGGREGATOR_GROUP, READERS, dead_letter_key, stream_key
+from shared.contracts.streams import AGGREGATOR_GROUP, READERS, dead_letter_key, stream_key
+from shared.runtime.settings import SERVICES, ServiceName, Settings, libpq_url
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.faults.load import Ledger, LoadDriver
 from tests.waiting import wait_until

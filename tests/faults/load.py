@@ -29,7 +29,7 @@ from typing import Any, Literal
 import httpx
 
 from cdtt.simulate import require_loopback
-from shared.events.activity import CATEGORIES
+from shared.contracts.events.activity import CATEGORIES
 
 Outcome = Literal["accepted", "refused", "unanswered"]
 EDITION = "legacy"

@@ -67,7 +67,7 @@ Figures are medians over the runs (max in brackets).
 How to run: `make faults` (each case three times, the burst for 60 s, then this page is
 rendered from `test-artifacts/faults.json` by `python -m tests.faults.report`); the
 normal `make test` runs each case once with a 10 s burst (CDTT_FAULT_REPEAT,
-CDTT_FAULT_BURST_SECONDS). Crash points (`CDTT_FAULTS=<point>[@N]`, shared/faults.py)
+CDTT_FAULT_BURST_SECONDS). Crash points (`CDTT_FAULTS=<point>[@N]`, shared/runtime/faults.py)
 kill a process with SIGKILL on the Nth pass. Redis and PostgreSQL faults run on private
 servers started by the suite, never on the machine's shared ones.
 
@@ -79,9 +79,9 @@ while PostgreSQL is down, and keep accepting writes into their outboxes while Re
 Found and fixed by this suite: (1) a consumer retrying entries while PostgreSQL was
 down counted each failed try as a delivery, so a 6 s outage dead-lettered good entries
 (now an attempt that fails because a dependency is away is not counted:
-shared/outages.py, XCLAIM RETRYCOUNT); (2) the aggregator counted events for units
+shared/messaging/outages.py, XCLAIM RETRYCOUNT); (2) the aggregator counted events for units
 nobody registered (now held back, retried, then dead-lettered; the rest of the batch
-is acknowledged). Built for it: `cdtt streams trim` (shared/trimming.py), which removes
+is acknowledged). Built for it: `cdtt streams trim` (shared/messaging/trimming.py), which removes
 only entries every reading group has acknowledged.
 """
 

@@ -1,6 +1,6 @@
 """Processes SIGKILLed under load at their crash points: nothing accepted is lost or doubled.
 
-Each case arms one crash point (shared/faults.py) in one service with `@N`, so the kill
+Each case arms one crash point (shared/runtime/faults.py) in one service with `@N`, so the kill
 lands after N passes, in the middle of the steady load; the load goes on while the
 service is dead, then the service starts again on its old port, and the audit
 (tests/faults/harness.py) compares every answered write with what was counted.
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.settings import ServiceName, Settings
-from shared.streams import READERS, stream_key
+from shared.contracts.streams import READERS, stream_key
+from shared.runtime.settings import ServiceName, Settings
 from tests.faults.harness import FaultSystem
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]

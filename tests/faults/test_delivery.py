@@ -23,11 +23,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.events import SupportRecorded, TeamCreated, entry_fields
-from shared.events.activity import SupportState
-from shared.events.registry import MemberState, TeamState
-from shared.settings import Settings
-from shared.streams import (
+from shared.contracts.events import SupportRecorded, TeamCreated, entry_fields
+from shared.contracts.events.activity import SupportState
+from shared.contracts.events.registry import MemberState, TeamState
+from shared.contracts.streams import (
     ACTIVITY_EVENTS,
     ACTIVITY_GROUP,
     AGGREGATOR_GROUP,
@@ -35,6 +34,7 @@ from shared.streams import (
     REGISTRY_EVENTS,
     stream_key,
 )
+from shared.runtime.settings import Settings
 from tests.conftest import _admin, database_url
 from tests.faults.harness import FaultSystem, add_copies
 from tests.servers import Servers

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from shared.settings import SERVICES, Settings
+from shared.runtime.settings import SERVICES, Settings
 from tests.faults.conftest import load_units
 from tests.faults.harness import FaultSystem, ReadinessWatch, add_copies
 from tests.faults.servers import private_postgres, private_redis

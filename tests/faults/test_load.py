@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.settings import Settings
-from shared.streams import READERS, stream_key
-from shared.trimming import trim_streams
+from shared.contracts.streams import READERS, stream_key
+from shared.messaging.trimming import trim_streams
+from shared.runtime.settings import Settings
 from tests.faults.harness import FaultSystem
 
 BURST_SECONDS = float(os.environ.get("CDTT_FAULT_BURST_SECONDS", "10"))

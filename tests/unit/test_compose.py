@@ -19,7 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cdtt.cli import DEFAULT_PORTS, app
-from shared.settings import SERVICES, Settings
+from shared.runtime.settings import SERVICES, Settings
 
 ROOT = Path(__file__).parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.activity.adapters.tables import outbox, support_events, team_directory
 from services.activity.domain import SupportRecord, TeamEntry
-from shared.events.activity import SupportRecorded
-from shared.outbox import add_to_outbox
+from shared.contracts.events.activity import SupportRecorded
+from shared.messaging.outbox import add_to_outbox
 
 
 def _record(row: Row[Any]) -> SupportRecord:

@@ -16,9 +16,9 @@ from sqlalchemy import (
     func,
 )
 
-from shared.db import service_metadata
-from shared.idempotency import idempotency_table
-from shared.outbox import outbox_table
+from shared.messaging.outbox import outbox_table
+from shared.runtime.db import service_metadata
+from shared.web.idempotency import idempotency_table
 
 metadata = service_metadata("activity")
 outbox = outbox_table(metadata)

@@ -30,12 +30,13 @@ from services.activity.entrypoints.schemas import (
     SupportEventIn,
     SupportEventOut,
 )
-from shared.auth.dependencies import PublisherDep
-from shared.auth.principal import ForbiddenError, Principal
-from shared.errors import DomainError
-from shared.http import error_body
-from shared.idempotency import IdempotencyKey, answer_once
-from shared.settings import Edition, Settings
+from shared.contracts.units import Edition
+from shared.runtime.settings import Settings
+from shared.web.app import error_body
+from shared.web.auth import PublisherDep
+from shared.web.errors import DomainError
+from shared.web.idempotency import IdempotencyKey, answer_once
+from shared.web.principal import ForbiddenError, Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
     domain.UnknownTeamError: 404,

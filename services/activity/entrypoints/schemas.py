@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.activity import domain
 from services.activity.use_cases import Outcome, Status
-from shared.events.activity import Category
-from shared.http import error_body
-from shared.settings import Edition
+from shared.contracts.events.activity import Category
+from shared.contracts.units import Edition
+from shared.web.app import error_body
 
 ResidentsHelped = Annotated[
     int,

@@ -1,6 +1,6 @@
 """Activity's team directory, fed by registry.events.v1 in consumer group "activity".
 
-The GroupConsumer (shared.consumer) hands each batch to `directory_handler`, which turns
+The GroupConsumer (shared.messaging.consumer) hands each batch to `directory_handler`, which turns
 every team event into the team's directory entry and keeps the newest version of each
 team in one transaction; the consumer acks the entries only after that commit. Team
 events carry the whole state and a version, so redelivery and reordering change nothing.
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.activity import use_cases
 from services.activity.adapters.repositories import unit_of_work
 from services.activity.domain import TeamEntry
-from shared.consumer import EventBatchHandler
-from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.messaging.consumer import EventBatchHandler
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from shared.streams import AGGREGATOR_GROUP, STREAMS, stream_key
+from shared.contracts.streams import AGGREGATOR_GROUP, STREAMS, stream_key
 
 log = logging.getLogger(__name__)
 

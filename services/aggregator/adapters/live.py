@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.aggregator.adapters.queries import read_figures, snapshot
 from services.aggregator.adapters.store import LIVE_CHANNEL
 from services.aggregator.domain import FigureKey, UnitFigures
-from shared.settings import Edition
+from shared.contracts.units import Edition
 
 log = logging.getLogger(__name__)
 

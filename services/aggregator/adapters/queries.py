@@ -24,7 +24,7 @@ from services.aggregator.domain import (
     SupportDelta,
     UnitFigures,
 )
-from shared.settings import Edition
+from shared.contracts.units import Edition
 
 
 @asynccontextmanager

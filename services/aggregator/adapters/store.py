@@ -48,7 +48,7 @@ from services.aggregator.domain import (
     TeamRecord,
     UnitRecord,
 )
-from shared.envelope import UnitPath
+from shared.contracts.units import UnitPath
 
 # Live batches hold it shared; `cdtt aggregator rebuild` holds it exclusively while it
 # catches up and swaps its tables in, so no batch commits to tables being swapped out.

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from services.aggregator.domain import COUNTERS
-from shared.db import service_metadata
+from shared.runtime.db import service_metadata
 
 metadata = service_metadata("aggregator")
 

@@ -14,7 +14,7 @@ from typing import Final
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from shared.http import ApiError
+from shared.web.app import ApiError
 
 ASSET_TYPES: Final = {
     "dashboard.js": "text/javascript; charset=utf-8",

@@ -38,10 +38,11 @@ from services.aggregator.entrypoints.schemas import (
     in_view,
     unit_coverage,
 )
-from shared.auth.dependencies import LiveOperatorDep, OperatorDep
-from shared.auth.principal import Principal
-from shared.http import ApiError
-from shared.settings import Edition, Settings
+from shared.contracts.units import Edition
+from shared.runtime.settings import Settings
+from shared.web.app import ApiError
+from shared.web.auth import LiveOperatorDep, OperatorDep
+from shared.web.principal import Principal
 
 # A comment line this often keeps proxies from closing a quiet live stream.
 HEARTBEAT_SECONDS = 15.0

@@ -9,9 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
-from shared.envelope import Level
-from shared.events.activity import CATEGORIES, Category
-from shared.settings import Edition
+from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.units import Edition, Level
 
 
 class LevelCoverage(BaseModel):

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.store import projection_store
 from services.aggregator.use_cases import AppliedBatch, apply_batch
-from shared.consumer import EventBatchHandler, GroupConsumer, HeldBackError
-from shared.events import Event
-from shared.faults import crash_point
-from shared.settings import Settings
-from shared.streams import ACTIVITY_EVENTS, AGGREGATOR_GROUP, REGISTRY_EVENTS
+from shared.contracts.events import Event
+from shared.contracts.streams import ACTIVITY_EVENTS, AGGREGATOR_GROUP, REGISTRY_EVENTS
+from shared.messaging.consumer import EventBatchHandler, GroupConsumer, HeldBackError
+from shared.runtime.faults import crash_point
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.registry.domain import Unit, normalize_text, official_code
-from shared.envelope import Level
-from shared.settings import Edition
+from shared.contracts.units import Edition, Level
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import members, outbox, teams, units
 from services.registry.domain import Member, Team, Unit
-from shared.envelope import Envelope, Level
-from shared.outbox import add_to_outbox
-from shared.settings import Edition
+from shared.contracts.envelope import Envelope
+from shared.contracts.units import Edition, Level
+from shared.messaging.outbox import add_to_outbox
 
 
 def _unit(row: Row[*tuple[Any, ...]]) -> Unit:

@@ -2,7 +2,7 @@
 
 Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
 answer and the change, its event and that answer commit together. Every route needs an
-API key (shared.auth); writes check the key's province inside that transaction and
+API key (shared.web.auth); writes check the key's province inside that transaction and
 record its id as the events' `actor`, and the key id is part of the request's
 fingerprint, so one key can never be answered with another key's stored response. Rule
 violations from the domain become JSON errors with the status each one calls for.
@@ -34,12 +34,12 @@ from services.registry.entrypoints.schemas import (
     UnitList,
     UnitOut,
 )
-from shared.auth.dependencies import PrincipalDep, PublisherDep
-from shared.auth.principal import Principal
-from shared.envelope import Level
-from shared.errors import DomainError
-from shared.idempotency import IdempotencyKey, answer_once
-from shared.settings import Edition, Settings
+from shared.contracts.units import Edition, Level
+from shared.runtime.settings import Settings
+from shared.web.auth import PrincipalDep, PublisherDep
+from shared.web.errors import DomainError
+from shared.web.idempotency import IdempotencyKey, answer_once
+from shared.web.principal import Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
     domain.UnitNotFoundError: 404,

@@ -14,9 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.registry import domain
 from services.registry.use_cases import NewMember
-from shared.envelope import Level
-from shared.events.registry import Role, TeamStatus
-from shared.settings import Edition
+from shared.contracts.events.registry import Role, TeamStatus
+from shared.contracts.units import Edition, Level
 
 Name = Annotated[
     str,

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.activity.bootstrap import create_app
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 @pytest.fixture

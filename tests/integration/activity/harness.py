@@ -14,10 +14,16 @@ from sqlalchemy import func, select
 
 from services.activity.adapters.tables import outbox, support_events, team_directory
 from services.activity.bootstrap import ActivityRuntime
-from shared.events import TeamCreated, TeamDissolved, TeamEvent, TeamMembersChanged, entry_fields
-from shared.events.registry import MemberState, TeamState, TeamStatus
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.events import (
+    TeamCreated,
+    TeamDissolved,
+    TeamEvent,
+    TeamMembersChanged,
+    entry_fields,
+)
+from shared.contracts.events.registry import MemberState, TeamState, TeamStatus
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.runtime.settings import Settings
 from tests.waiting import wait_until
 
 _villages = itertools.count(1)

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from services.registry.adapters.official_units import official_units
 from services.registry.bootstrap import create_app as create_registry
 from services.registry.cli import load_units
-from shared.db import engine_scope
-from shared.settings import Settings
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings
 from tests.factories import LEGACY_DISTRICT, team_body
 from tests.integration.activity.harness import support_body
 from tests.waiting import wait_until

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.activity.cli import replay_activity
-from shared.events import decode_entry
-from shared.settings import Settings
-from shared.streams import ACTIVITY_EVENTS, stream_key
+from shared.contracts.events import decode_entry
+from shared.contracts.streams import ACTIVITY_EVENTS, stream_key
+from shared.runtime.settings import Settings
 from tests.integration.activity.harness import registered_team, support_body
 from tests.waiting import wait_until
 

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.activity.use_cases import today_in_vietnam
-from shared.events import SupportRecorded, decode_entry
-from shared.events.activity import CATEGORIES
-from shared.settings import Settings
-from shared.streams import ACTIVITY_EVENTS, stream_key
+from shared.contracts.events import SupportRecorded, decode_entry
+from shared.contracts.events.activity import CATEGORIES
+from shared.contracts.streams import ACTIVITY_EVENTS, stream_key
+from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
     directory_version,
     equals,

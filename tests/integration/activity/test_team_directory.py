@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from services.activity.adapters.tables import team_directory
 from services.activity.bootstrap import create_app
-from shared.events import UnitRegistered
-from shared.events.registry import UnitState
-from shared.settings import Settings
-from shared.streams import ACTIVITY_GROUP, REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.contracts.events import UnitRegistered
+from shared.contracts.events.registry import UnitState
+from shared.contracts.streams import ACTIVITY_GROUP, REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
     directory_version,
     equals,

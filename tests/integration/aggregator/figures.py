@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cdtt.check import Figures, differences, read_aggregator
-from shared.settings import EDITIONS
+from shared.contracts.units import EDITIONS
 from tests.unit.aggregator.history import World, recount
 
 

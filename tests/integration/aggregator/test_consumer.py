@@ -20,11 +20,8 @@ from services.aggregator.adapters.lag import lag_ms
 from services.aggregator.adapters.live import LiveFeed
 from services.aggregator.domain import NATIONAL
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
-from shared.consumer import GroupConsumer
-from shared.db import make_engine
-from shared.events import Event, SupportRecorded
-from shared.settings import Settings, libpq_url
-from shared.streams import (
+from shared.contracts.events import Event, SupportRecorded
+from shared.contracts.streams import (
     ACTIVITY_EVENTS,
     AGGREGATOR_GROUP,
     ENVELOPE_FIELD,
@@ -32,6 +29,9 @@ from shared.streams import (
     STREAMS,
     stream_key,
 )
+from shared.messaging.consumer import GroupConsumer
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings, libpq_url
 from tests.integration.aggregator.figures import figure_differences
 from tests.unit.aggregator.fakes import support_recorded, unit_registered
 from tests.unit.aggregator.history import World, random_history

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shared.events import TeamCreated
-from shared.settings import Settings
+from shared.contracts.events import TeamCreated
+from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.integration.aggregator.test_consumer import publish
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered

@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 
 from services.aggregator.adapters.tables import processed_events
-from shared.db import engine_scope
-from shared.settings import Settings
-from shared.streams import AGGREGATOR_GROUP, REGISTRY_EVENTS, stream_key
+from shared.contracts.streams import AGGREGATOR_GROUP, REGISTRY_EVENTS, stream_key
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.integration.aggregator.load import steady_load
 

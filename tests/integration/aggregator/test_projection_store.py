@@ -15,10 +15,10 @@ from services.aggregator.adapters.store import SqlProjectionStore, projection_st
 from services.aggregator.adapters.tables import figures, processed_events
 from services.aggregator.domain import NATIONAL, FigureKey, SupportDelta, SupportKey
 from services.aggregator.use_cases import apply_batch
-from shared.db import make_engine
-from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS
+from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.streams import REGISTRY_EVENTS
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 from tests.unit.aggregator.history import random_history

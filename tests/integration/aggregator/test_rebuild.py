@@ -16,9 +16,9 @@ from services.aggregator.adapters.store import projection_store
 from services.aggregator.adapters.tables import figures
 from services.aggregator.rebuild import RebuildRefusedError, rebuild
 from services.aggregator.use_cases import apply_batch
-from shared.db import make_engine
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS
+from shared.contracts.streams import REGISTRY_EVENTS
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
 from tests.integration.aggregator.test_consumer import agree, consumer, publish
 from tests.unit.aggregator.fakes import unit_registered

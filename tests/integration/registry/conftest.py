@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.official_units import official_units
 from services.registry.bootstrap import create_app
 from services.registry.cli import LoadReport, load_units
-from shared.db import make_engine
-from shared.settings import Settings
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import outbox
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.runtime.settings import Settings
 
 
 async def outbox_types(engine: AsyncEngine) -> dict[str, int]:

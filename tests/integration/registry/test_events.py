@@ -10,8 +10,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.events import decode_event
-from shared.events.registry import (
+from shared.contracts.events import decode_event
+from shared.contracts.events.registry import (
     MemberState,
     TeamCreated,
     TeamDissolved,
@@ -20,7 +20,7 @@ from shared.events.registry import (
     UnitRegistered,
     UnitState,
 )
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.factories import (
     LEGACY_COMMUNE,
     LEGACY_DISTRICT,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import idempotency_keys, teams
-from shared.idempotency import REPLAYED_HEADER, purge_idempotency_keys
+from shared.web.idempotency import REPLAYED_HEADER, purge_idempotency_keys
 from tests.factories import LEGACY_DISTRICT, member_body, team_body, village_body
 from tests.integration.registry.observe import created, error_code, outbox_types
 

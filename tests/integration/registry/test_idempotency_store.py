@@ -1,4 +1,4 @@
-"""shared.idempotency on its own, against the registry's key table: the API other services reuse."""
+"""shared.web.idempotency alone, against the registry's key table: the API others reuse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import idempotency_keys
-from shared.idempotency import (
+from shared.web.idempotency import (
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
     StoredResponse,

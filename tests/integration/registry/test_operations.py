@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.tables import metadata
 from services.registry.bootstrap import RegistryRuntime, create_app
 from services.registry.cli import LoadReport
-from shared.metrics import REGISTRY
-from shared.metrics import outbox_backlog as outbox_backlog_rows
-from shared.migrations import migrate_service
-from shared.settings import Settings
+from shared.runtime.metrics import REGISTRY
+from shared.runtime.metrics import outbox_backlog as outbox_backlog_rows
+from shared.runtime.migrations import migrate_service
+from shared.runtime.settings import Settings
 from tests.waiting import wait_until
 
 

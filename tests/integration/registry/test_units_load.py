@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.official_units import UnknownProvinceError, official_units
 from services.registry.adapters.tables import outbox, units
 from services.registry.cli import load_units
-from shared.events import UnitRegistered, decode_event
-from shared.settings import Settings, libpq_url
+from shared.contracts.events import UnitRegistered, decode_event
+from shared.runtime.settings import Settings, libpq_url
 from tests.integration.registry.observe import outbox_types, stream_envelopes
 
 

@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.auth.adapters.store import create_key
 from services.registry.adapters.official_units import official_units
 from services.registry.bootstrap import create_app as create_registry
 from services.registry.cli import load_units
-from shared.auth.keys import bearer_headers
-from shared.auth.store import create_key
-from shared.db import make_engine
-from shared.settings import Settings
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings
+from shared.web.keys import bearer_headers
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.activity.bootstrap import create_app
-from shared.events import TeamCreated
-from shared.events.registry import TeamState
-from shared.settings import Settings
+from shared.contracts.events import TeamCreated
+from shared.contracts.events.registry import TeamState
+from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
     directory_version,
     outbox_count,

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.aggregator.bootstrap import create_app
-from shared.events import UnitRegistered, entry_fields
-from shared.events.registry import UnitState
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.events import UnitRegistered, entry_fields
+from shared.contracts.events.registry import UnitState
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.runtime.settings import Settings
 from tests.integration.security.conftest import Keys
 from tests.waiting import wait_until
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.e2e.stack import Stack
 from tests.e2e.test_dashboard import chromium
 from tests.factories import LEGACY_DISTRICT, make_members

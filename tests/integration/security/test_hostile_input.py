@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.activity.bootstrap import create_app as create_activity
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 from tests.factories import LEGACY_COMMUNE, team_body, village_body
 from tests.integration.activity.harness import outbox_count
 from tests.integration.registry.observe import outbox_types

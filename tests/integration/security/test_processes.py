@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth.dependencies import LIVE_COOKIE
-from shared.auth.store import revoke_key
-from shared.settings import Settings
+from services.auth.adapters.store import revoke_key
+from shared.runtime.settings import Settings
+from shared.web.auth import LIVE_COOKIE
 from tests.e2e.stack import Stack
 from tests.factories import team_body
 from tests.integration.security.conftest import Key, make_key

@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth.store import revoke_key
-from shared.settings import Settings
+from services.auth.adapters.store import revoke_key
+from shared.runtime.settings import Settings
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, member_body, team_body, village_body
 from tests.integration.registry.observe import created, error_code, outbox_types, stream_envelopes
 from tests.integration.security.conftest import Key, Keys

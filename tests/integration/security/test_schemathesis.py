@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import SERVICES, ServiceName, Settings
+from shared.runtime.settings import SERVICES, ServiceName, Settings
 from tests.e2e.stack import Stack
 from tests.integration.security.conftest import make_key
 

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from services.activity.bootstrap import create_app as create_activity
 from services.aggregator.bootstrap import create_app as create_aggregator
-from shared.events import (
+from shared.contracts.events import (
     PoisonEntryError,
     SupportRecorded,
     TeamCreated,
@@ -31,10 +31,10 @@ from shared.events import (
     decode_entry,
     entry_fields,
 )
-from shared.events.activity import SupportState
-from shared.events.registry import MemberState, TeamState, UnitState
-from shared.settings import Settings
-from shared.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.contracts.events.activity import SupportState
+from shared.contracts.events.registry import MemberState, TeamState, UnitState
+from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.runtime.settings import Settings
 from tests.integration.activity.harness import directory_version
 from tests.unit.security.garbage import entries
 from tests.waiting import wait_until

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.consumer import EventBatchHandler, GroupConsumer
-from shared.events import Event, UnitRegistered, entry_fields
-from shared.events.registry import UnitState
-from shared.metrics import REGISTRY
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.contracts.events import Event, UnitRegistered, entry_fields
+from shared.contracts.events.registry import UnitState
+from shared.contracts.streams import REGISTRY_EVENTS, dead_letter_key, stream_key
+from shared.messaging.consumer import EventBatchHandler, GroupConsumer
+from shared.runtime.metrics import REGISTRY
+from shared.runtime.settings import Settings
 from tests.waiting import wait_until
 
 GROUP = "test-group"

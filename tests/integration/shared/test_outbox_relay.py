@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import outbox
-from shared.db import make_engine
-from shared.events import UnitRegistered, decode_entry
-from shared.events.registry import UnitState
-from shared.outbox import OutboxRelay, add_to_outbox, replay_outbox
-from shared.settings import Settings, libpq_url
-from shared.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.events import UnitRegistered, decode_entry
+from shared.contracts.events.registry import UnitState
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.messaging.outbox import OutboxRelay, add_to_outbox, replay_outbox
+from shared.runtime.db import make_engine
+from shared.runtime.settings import Settings, libpq_url
 from tests.waiting import wait_until
 
 

@@ -1,4 +1,4 @@
-"""shared.trimming on real Redis: entries go only once every reading group acknowledged them."""
+"""shared.messaging.trimming on real Redis: entries go once every reading group acked them."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.settings import Settings
-from shared.streams import REGISTRY_EVENTS, stream_key
-from shared.trimming import trim_stream
+from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.messaging.trimming import trim_stream
+from shared.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

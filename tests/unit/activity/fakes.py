@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from services.activity.domain import Submission, SupportRecord, TeamEntry
-from shared.events.activity import SupportRecorded
+from shared.contracts.events.activity import SupportRecorded
 
 
 @dataclass

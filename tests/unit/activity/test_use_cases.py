@@ -10,8 +10,14 @@ from typing import Any
 from services.activity import domain, use_cases
 from services.activity.domain import Submission, TeamEntry
 from services.activity.entrypoints.subscribers import directory_entries
-from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged, UnitRegistered
-from shared.events.registry import MemberState, TeamState, UnitState
+from shared.contracts.events import (
+    Event,
+    TeamCreated,
+    TeamDissolved,
+    TeamMembersChanged,
+    UnitRegistered,
+)
+from shared.contracts.events.registry import MemberState, TeamState, UnitState
 from tests.unit.activity.fakes import FakeUnitOfWork, entry, submission
 
 TODAY = date(2026, 11, 28)

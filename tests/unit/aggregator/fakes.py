@@ -15,11 +15,10 @@ from services.aggregator.domain import (
     TeamRecord,
     UnitRecord,
 )
-from shared.envelope import Level, UnitPath
-from shared.events import SupportRecorded, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.events.activity import Category, SupportState
-from shared.events.registry import MemberState, TeamState, UnitRegistered, UnitState
-from shared.settings import Edition
+from shared.contracts.events import SupportRecorded, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events.activity import Category, SupportState
+from shared.contracts.events.registry import MemberState, TeamState, UnitRegistered, UnitState
+from shared.contracts.units import Edition, Level, UnitPath
 
 
 @dataclass

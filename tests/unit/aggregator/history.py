@@ -21,9 +21,9 @@ from services.aggregator.domain import (
     month_of,
     scope_keys,
 )
-from shared.envelope import Level, UnitPath
-from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.events.activity import CATEGORIES, Category
+from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.units import Level, UnitPath
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 
 Shape = list[list[list[int]]]

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from services.aggregator.domain import NATIONAL
 from services.aggregator.use_cases import apply_batch
-from shared.events import Event
-from shared.events.activity import CATEGORIES
-from shared.streams import REGISTRY_EVENTS
+from shared.contracts.events import Event
+from shared.contracts.events.activity import CATEGORIES
+from shared.contracts.streams import REGISTRY_EVENTS
 from tests.unit.aggregator.fakes import InMemoryProjectionStore
 from tests.unit.aggregator.history import OPERATIONS, Operation, Shape, recount, simulate
 

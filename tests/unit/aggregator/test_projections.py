@@ -7,8 +7,8 @@ from datetime import date
 
 from services.aggregator.domain import NATIONAL, FigureDelta, SupportDelta, SupportKey
 from services.aggregator.use_cases import apply_batch
-from shared.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS
+from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS
 from tests.unit.aggregator.fakes import (
     InMemoryProjectionStore,
     support_recorded,

@@ -9,8 +9,7 @@ from services.aggregator.adapters.live import LiveUpdate
 from services.aggregator.domain import NATIONAL, FigureDelta, FigureKey, SupportDelta, UnitFigures
 from services.aggregator.entrypoints.http import live_event
 from services.aggregator.entrypoints.schemas import csv_header, csv_row, in_view, unit_coverage
-from shared.envelope import Level
-from shared.settings import Edition
+from shared.contracts.units import Edition, Level
 
 AS_OF = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from services.registry import domain
-from shared.events.registry import MemberState, TeamState
+from shared.contracts.events.registry import MemberState, TeamState
 from tests.factories import LEGACY_COMMUNE, make_member, make_team, make_unit
 
 TODAY = date(2026, 1, 1)

@@ -13,9 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from shared.events import SupportRecorded, TeamCreated, UnitRegistered
-from shared.events.activity import SupportState
-from shared.events.registry import MemberState, TeamState, UnitState
+from shared.contracts.events import SupportRecorded, TeamCreated, UnitRegistered
+from shared.contracts.events.activity import SupportState
+from shared.contracts.events.registry import MemberState, TeamState, UnitState
 
 HOSTILE_TEXT = (
     "'; DROP TABLE aggregator.figures; --",

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.events import PoisonEntryError, decode_entry, decode_event, entry_fields
+from shared.contracts.events import PoisonEntryError, decode_entry, decode_event, entry_fields
 from tests.unit.security.garbage import TEMPLATES, entries, envelope_payloads
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.auth.keys import generate_key, hash_matches, key_hash, key_id_of
-from shared.auth.principal import ANONYMOUS_ADMIN, ForbiddenError, Principal
-from shared.auth.runtime import InsecureSettingsError, check_auth_allowed
-from shared.auth.store import KeyRuleError, check_key_rules
-from shared.settings import Settings
+from services.auth.domain import KeyRuleError, check_key_rules
+from shared.runtime.settings import Settings
+from shared.web.auth import InsecureSettingsError, check_auth_allowed
+from shared.web.keys import generate_key, hash_matches, key_hash, key_id_of
+from shared.web.principal import ANONYMOUS_ADMIN, ForbiddenError, Principal
 
 PUBLISHER_15 = Principal(
     key_id="aaaaaaaaaaaa", role="publisher", edition="legacy", province_code="15"

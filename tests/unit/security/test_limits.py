@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from shared.limits import LimitsMiddleware, TokenBuckets
+from shared.web.limits import LimitsMiddleware, TokenBuckets
 
 KEY = "cdtt_0123456789ab_" + "a" * 43
 

@@ -11,10 +11,12 @@ import httpx
 import yaml
 from fastapi import FastAPI, Request
 
-from shared.asyncapi import asyncapi_document, asyncapi_yaml
-from shared.events import EVENT_TYPES
-from shared.http import create_service_app
-from shared.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS
+from shared.contracts.events import EVENT_TYPES
+from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS
+from shared.messaging.asyncapi import asyncapi_document, asyncapi_yaml
+from shared.runtime.settings import Settings
+from shared.web.app import create_service_app
+from shared.web.auth import Authenticator, OpenAccess
 
 COMMITTED = Path(__file__).parents[3] / "docs" / "asyncapi.yaml"
 
@@ -37,7 +39,8 @@ def _refs(node: Any) -> list[str]:
 
 def test_committed_document_is_the_generated_one() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == asyncapi_yaml(), (
-        "docs/asyncapi.yaml is stale: run `python -m shared.asyncapi > docs/asyncapi.yaml`"
+        "docs/asyncapi.yaml is stale: "
+        "run `python -m shared.messaging.asyncapi > docs/asyncapi.yaml`"
     )
 
 
@@ -74,6 +77,10 @@ def test_operations_reference_only_their_channel_messages() -> None:
 
 async def test_every_service_app_serves_the_document() -> None:
     @contextlib.asynccontextmanager
+    async def open_access(_: Settings, __: str) -> AsyncIterator[Authenticator]:
+        yield OpenAccess()
+
+    @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
 
@@ -87,6 +94,7 @@ async def test_every_service_app_serves_the_document() -> None:
         lifespan=lifespan,
         routers=[],
         readiness=ready,
+        authenticator=open_access,
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:

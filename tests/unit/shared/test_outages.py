@@ -1,4 +1,4 @@
-"""shared.outages: which failures are a dependency away (not counted) and which are the entry's."""
+"""shared.messaging.outages: which failures mean a server is away, which are the entry's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
-from shared.outages import dependency_unavailable
+from shared.messaging.outages import dependency_unavailable
 
 
 class AdaptedError(Exception):

@@ -1,4 +1,4 @@
-"""Idempotency keys: the first answer to each keyed write (shared.idempotency).
+"""Idempotency keys: the first answer to each keyed write (shared.web.idempotency).
 
 Revision ID: 0003
 Revises: 0002

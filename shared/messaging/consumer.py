@@ -45,12 +45,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
-from shared.events import Event, PoisonEntryError, decode_entry
-from shared.faults import crash_point
-from shared.metrics import consumer_lag, consumer_pending, events_consumed, events_dead_lettered
-from shared.outages import dependency_unavailable
-from shared.settings import Settings
-from shared.streams import dead_letter_key, stream_key
+from shared.contracts.events import Event, PoisonEntryError, decode_entry
+from shared.contracts.streams import dead_letter_key, stream_key
+from shared.messaging.outages import dependency_unavailable
+from shared.runtime.faults import crash_point
+from shared.runtime.metrics import (
+    consumer_lag,
+    consumer_pending,
+    events_consumed,
+    events_dead_lettered,
+)
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The error every HTTP side answers with: `{"error": {"code": ..., "message": ..., ...}}`.
 
-Apart from shared/http.py so that modules below the HTTP layer (shared.auth) can raise it.
+Apart from shared/web/app.py so that code below the HTTP layer (services.auth) can raise it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class DomainError(Exception):
     """A change a service's rules refuse: a stable `code`, a message, and the records involved.
 
     Domain modules raise subclasses without knowing HTTP; each service maps them to
-    statuses once, with `shared.http.install_domain_errors`.
+    statuses once, with `shared.web.app.install_domain_errors`.
     """
 
     code: ClassVar[str]

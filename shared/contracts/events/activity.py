@@ -8,8 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from shared.envelope import Contract, Envelope
-from shared.streams import ACTIVITY_EVENTS
+from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.streams import ACTIVITY_EVENTS
 
 Category = Literal[
     "vneid",

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import ServiceName
+from shared.runtime.settings import ServiceName
 
 # Taken inside the migration transaction so concurrent `cdtt migrate` runs queue up.
 _MIGRATE_LOCK_KEY = 0x6364_7474
@@ -49,8 +49,8 @@ async def migrate_service(
 
 
 async def migrate_auth(engine: AsyncEngine, revision: str = "head") -> None:
-    """The `auth` schema (API keys, shared/auth/migrations), which every service reads."""
-    await _migrate_schema(engine, "auth", "shared.auth", revision)
+    """The `auth` schema (API keys, services/auth/migrations), which every service reads."""
+    await _migrate_schema(engine, "auth", "services.auth", revision)
 
 
 def run_env(metadata: MetaData) -> None:

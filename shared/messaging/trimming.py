@@ -1,7 +1,7 @@
 """Stream trimming that never removes an entry a reading group still needs.
 
 Streams grow with every event; the producers' outboxes keep what a replay needs. An
-entry may go once every group that reads its stream (shared.streams.READERS) has
+entry may go once every group that reads its stream (shared.contracts.streams.READERS) has
 acknowledged it. One Lua script reads the groups and trims in the same step (Redis runs
 it atomically, so no delivery or ack slips in between):
 - a reading group that does not exist yet means nothing is trimmed (it would start at 0);
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared.streams import READERS, stream_key
+from shared.contracts.streams import READERS, stream_key
 
 _SAFE_TRIM = """
 local function id_less(a, b)

@@ -40,11 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from shared.envelope import Envelope
-from shared.faults import crash_point
-from shared.metrics import events_published
-from shared.settings import ServiceName, Settings, libpq_url
-from shared.streams import ENVELOPE_FIELD, stream_key
+from shared.contracts.envelope import Envelope
+from shared.contracts.streams import ENVELOPE_FIELD, stream_key
+from shared.runtime.faults import crash_point
+from shared.runtime.metrics import events_published
+from shared.runtime.settings import ServiceName, Settings, libpq_url
 
 log = logging.getLogger(__name__)
 

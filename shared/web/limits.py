@@ -28,7 +28,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth.keys import key_id_of
+from shared.web.keys import key_id_of
 
 MAX_BUCKETS = 50_000
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

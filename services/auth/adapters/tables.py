@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import CheckConstraint, Column, DateTime, Table, Text, func
 
-from shared.db import service_metadata
+from shared.runtime.db import service_metadata
 
 metadata = service_metadata("auth")
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.events.activity import ActivityEvent, SupportRecorded
-from shared.events.registry import (
+from shared.contracts.events.activity import ActivityEvent, SupportRecorded
+from shared.contracts.events.registry import (
     RegistryEvent,
     TeamCreated,
     TeamDissolved,
@@ -15,7 +15,7 @@ from shared.events.registry import (
     TeamMembersChanged,
     UnitRegistered,
 )
-from shared.streams import ENVELOPE_FIELD
+from shared.contracts.streams import ENVELOPE_FIELD
 
 Event = Annotated[
     UnitRegistered | TeamCreated | TeamMembersChanged | TeamDissolved | SupportRecorded,

@@ -8,8 +8,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from shared.envelope import Contract, Envelope, Level
-from shared.streams import REGISTRY_EVENTS
+from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.streams import REGISTRY_EVENTS
+from shared.contracts.units import Level
 
 Role = Literal["leader", "deputy", "member"]
 TeamStatus = Literal["active", "dissolved"]

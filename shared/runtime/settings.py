@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Edition = Literal["2025", "legacy"]
-EDITIONS: tuple[Edition, ...] = ("2025", "legacy")
+from shared.contracts.units import Edition
+
 ServiceName = Literal["registry", "activity", "aggregator"]
 SERVICES: tuple[ServiceName, ...] = ("registry", "activity", "aggregator")
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     log_level: str = "INFO"
 
-    # --- security (shared/auth) ---
+    # --- security (services/auth, shared/web) ---
     # API keys on every /v1 route; False (CDTT_AUTH=off) makes every request an anonymous
     # admin, for local demos only: services refuse to start so when env is production.
     auth: bool = True

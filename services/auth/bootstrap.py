@@ -6,25 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from shared.auth.verifier import Authenticator, KeyVerifier, OpenAccess
-from shared.db import engine_scope
-from shared.settings import Settings
+from services.auth.adapters.verifier import KeyVerifier
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import Settings
+from shared.web.auth import Authenticator, OpenAccess, check_auth_allowed
 
 log = logging.getLogger(__name__)
-
-
-class InsecureSettingsError(RuntimeError):
-    """Settings a service refuses to start with."""
-
-
-def check_auth_allowed(settings: Settings) -> None:
-    """CDTT_AUTH=off is for local demos: never with CDTT_ENV=production."""
-    if not settings.auth and settings.env == "production":
-        raise InsecureSettingsError(
-            "CDTT_AUTH=off with CDTT_ENV=production: refusing to start with every request "
-            "treated as an anonymous admin. Turn auth on and give clients API keys "
-            "(`cdtt keys create`)."
-        )
 
 
 @asynccontextmanager

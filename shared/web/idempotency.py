@@ -53,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from shared.http import ApiError
+from shared.web.app import ApiError
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 DEFAULT_RETENTION = timedelta(hours=24)

@@ -5,9 +5,9 @@ comma-separated list of point names, each optionally `@N` to kill on the Nth tim
 point is reached instead of the first (`aggregator.before_commit@20` lets nineteen
 batches through, so the kill lands under load). Unarmed, a point costs one dict lookup.
 
-Points: relay.before_xadd and relay.after_xadd (shared/outbox.py: the rows are claimed
+Points: relay.before_xadd and relay.after_xadd (shared/messaging/outbox.py: the rows are claimed
 in the relay's transaction; before or after their XADD, never marked sent),
-consumer.before_ack (shared/consumer.py: the handler committed, the entries not acked),
+consumer.before_ack (shared/messaging/consumer.py: the handler committed, the entries not acked),
 aggregator.before_commit and aggregator.after_commit (the aggregator's batch
 transaction, services/aggregator/entrypoints/subscribers.py).
 """

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.settings import Edition
-
-Level = Literal["province", "district", "commune", "village"]
-LEVELS: tuple[Level, ...] = ("province", "district", "commune", "village")
-UnitCode = str
-UnitPath = tuple[UnitCode, ...]
+from shared.contracts.units import Edition, UnitPath
 
 
 class Contract(BaseModel):

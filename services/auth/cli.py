@@ -13,11 +13,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from shared.auth.keys import Role
-from shared.auth.store import KeyRuleError, StoredKey, create_key, list_keys, revoke_key
-from shared.db import engine_scope
-from shared.migrations import migrate_auth
-from shared.settings import Edition, Settings
+from services.auth.adapters.store import create_key, list_keys, revoke_key
+from services.auth.domain import KeyRuleError, StoredKey
+from shared.contracts.units import Edition
+from shared.runtime.db import engine_scope
+from shared.runtime.migrations import migrate_auth
+from shared.runtime.settings import Settings
+from shared.web.keys import Role
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
 console = Console(stderr=True, highlight=False)

@@ -13,45 +13,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth.keys import hash_matches, key_id_of
-from shared.auth.principal import ANONYMOUS_ADMIN, AuthenticationError, Principal
-from shared.auth.store import StoredKey, find_key
-from shared.db import database_reachable
+from services.auth.adapters.store import find_key
+from services.auth.domain import StoredKey
+from shared.runtime.db import database_reachable
+from shared.web.keys import hash_matches, key_id_of
+from shared.web.principal import AuthenticationError, Principal
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_KEYS = 10_000
-
-
-class Authenticator(Protocol):
-    async def authenticate(self, presented: str | None) -> Principal:
-        """The principal of a presented key; raises AuthenticationError (401) otherwise."""
-        ...
-
-    def verified(self, key_id: str) -> bool:
-        """Whether this id belongs to a key verified recently (the rate limiter asks)."""
-        ...
-
-    async def reachable(self) -> bool:
-        """Whether the keys can be read now (readiness)."""
-        ...
-
-
-class OpenAccess:
-    """CDTT_AUTH=off: every request is an anonymous admin. Local demos only."""
-
-    async def authenticate(self, presented: str | None) -> Principal:
-        return ANONYMOUS_ADMIN
-
-    def verified(self, key_id: str) -> bool:
-        return False
-
-    async def reachable(self) -> bool:
-        return True
 
 
 @dataclass(frozen=True, slots=True)

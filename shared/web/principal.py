@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from shared.auth.keys import Role
-from shared.errors import ApiError
-from shared.settings import Edition
+from shared.contracts.units import Edition
+from shared.web.errors import ApiError
+from shared.web.keys import Role
 
 ANONYMOUS_ACTOR = "anonymous"
 

@@ -1,6 +1,6 @@
 """The AsyncAPI 3 document of both streams, generated from the event contracts.
 
-`python -m shared.asyncapi > docs/asyncapi.yaml` refreshes the committed copy; every
+`python -m shared.messaging.asyncapi > docs/asyncapi.yaml` refreshes the committed copy; every
 service serves the same document at GET /asyncapi.yaml.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from shared.envelope import Envelope
-from shared.events import EVENT_TYPES
-from shared.streams import (
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import EVENT_TYPES
+from shared.contracts.streams import (
     ACTIVITY_EVENTS,
     ACTIVITY_GROUP,
     AGGREGATOR_GROUP,
@@ -121,7 +121,7 @@ def asyncapi_document() -> dict[str, Any]:
             "description": (
                 "Events between the cdtt services: the registry's units and teams, and the "
                 "support work recorded by activity. Generated from the contracts in "
-                "`shared/events/`; do not edit by hand."
+                "`shared/contracts/events/`; do not edit by hand."
             ),
             "license": {
                 "name": "GPL-3.0-or-later",

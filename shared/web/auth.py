@@ -1,4 +1,7 @@
-"""FastAPI dependencies that turn a request's key into a Principal: `principal: PublisherDep`.
+"""API keys at the HTTP edge: the Authenticator port and the FastAPI dependencies (`PublisherDep`).
+
+The verifier behind the port is services/auth's (it owns the `auth` schema); each
+service's composition root hands it to create_service_app.
 
 The key travels as `Authorization: Bearer <key>`. The live stream (/v1/live) also takes
 it from the `cdtt_live_key` cookie, because a browser's EventSource cannot send headers:
@@ -10,13 +13,62 @@ and a separate short-lived token would need a signing secret shared by every agg
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth.principal import Principal
-from shared.auth.verifier import Authenticator
+from shared.runtime.settings import Settings
+from shared.web.principal import ANONYMOUS_ADMIN, Principal
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, presented: str | None) -> Principal:
+        """The principal of a presented key; raises AuthenticationError (401) otherwise."""
+        ...
+
+    def verified(self, key_id: str) -> bool:
+        """Whether this id belongs to a key verified recently (the rate limiter asks)."""
+        ...
+
+    async def reachable(self) -> bool:
+        """Whether the keys can be read now (readiness)."""
+        ...
+
+
+class OpenAccess:
+    """CDTT_AUTH=off: every request is an anonymous admin. Local demos only."""
+
+    async def authenticate(self, presented: str | None) -> Principal:
+        return ANONYMOUS_ADMIN
+
+    def verified(self, key_id: str) -> bool:
+        return False
+
+    async def reachable(self) -> bool:
+        return True
+
+
+# What a service's composition root hands the app factory: services.auth.bootstrap builds the
+# key verifier (it owns the `auth` schema), so shared/ never reads another service's tables.
+AuthenticatorScope = Callable[[Settings, str], AbstractAsyncContextManager[Authenticator]]
+
+
+class InsecureSettingsError(RuntimeError):
+    """Settings a service refuses to start with."""
+
+
+def check_auth_allowed(settings: Settings) -> None:
+    """CDTT_AUTH=off is for local demos: never with CDTT_ENV=production."""
+    if not settings.auth and settings.env == "production":
+        raise InsecureSettingsError(
+            "CDTT_AUTH=off with CDTT_ENV=production: refusing to start with every request "
+            "treated as an anonymous admin. Turn auth on and give clients API keys "
+            "(`cdtt keys create`)."
+        )
+
 
 LIVE_COOKIE = "cdtt_live_key"
 

@@ -24,16 +24,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.asyncapi import asyncapi_yaml
-from shared.auth.runtime import authenticator_scope, check_auth_allowed
-from shared.auth.verifier import Authenticator
-from shared.errors import ApiError as ApiError
-from shared.errors import DomainError
-from shared.errors import error_body as error_body
-from shared.limits import UNLIMITED_PATHS, LimitsMiddleware
-from shared.logging import request_id
-from shared.metrics import REGISTRY, http_request_seconds
-from shared.settings import Settings
+from shared.messaging.asyncapi import asyncapi_yaml
+from shared.runtime.logging import request_id
+from shared.runtime.metrics import REGISTRY, http_request_seconds
+from shared.runtime.settings import Settings
+from shared.web.auth import Authenticator, AuthenticatorScope, check_auth_allowed
+from shared.web.errors import ApiError as ApiError
+from shared.web.errors import DomainError
+from shared.web.errors import error_body as error_body
+from shared.web.limits import UNLIMITED_PATHS, LimitsMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +204,12 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
     readiness: ReadinessCheck,
+    authenticator: AuthenticatorScope,
     settings: Settings | None = None,
 ) -> FastAPI:
     """The FastAPI app of one service, with everything the services have in common.
 
-    Security: API keys are verified against the `auth` schema (shared.auth; the
+    Security: API keys are verified against the `auth` schema (services/auth; the
     authenticator is built around the service's own lifespan and kept at app.state.auth),
     and LimitsMiddleware caps body sizes and request rates. Refuses CDTT_AUTH=off with
     CDTT_ENV=production.
@@ -219,8 +219,8 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan_with_auth(app: FastAPI) -> AsyncIterator[None]:
-        async with authenticator_scope(config, service) as authenticator:
-            app.state.auth = authenticator
+        async with authenticator(config, service) as verified_keys:
+            app.state.auth = verified_keys
             async with lifespan(app):
                 yield
 

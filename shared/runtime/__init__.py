@@ -1,0 +1,1 @@
+"""What every process runs on: settings, database, logging, metrics, migrations, crash points."""
