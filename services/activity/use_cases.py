@@ -10,19 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Literal, Protocol
 
 from services.activity import domain
 from services.activity.domain import ActivityError, Submission, SupportRecord, TeamEntry
 from shared.contracts.events.activity import SupportRecorded
-
-# Vietnam keeps one offset all year: "not in the future" means Vietnamese today.
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
-
-
-def today_in_vietnam() -> date:
-    return datetime.now(VIETNAM_TIME).date()
 
 
 class SupportEvents(Protocol):

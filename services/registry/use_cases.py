@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 from services.registry import domain
 from services.registry.adapters.repositories import UnitOfWork
@@ -32,13 +32,6 @@ from shared.contracts.events.registry import (
     UnitRegistered,
 )
 from shared.contracts.units import Edition, Level
-
-# Vietnam keeps one offset all year: "today" for a team's founding date is Vietnamese today.
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
-
-
-def today_in_vietnam() -> date:
-    return datetime.now(VIETNAM_TIME).date()
 
 
 @dataclass(frozen=True)

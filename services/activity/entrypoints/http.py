@@ -30,6 +30,7 @@ from services.activity.entrypoints.schemas import (
     SupportEventIn,
     SupportEventOut,
 )
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition
 from shared.runtime.settings import Settings
 from shared.web.app import error_body
@@ -140,7 +141,7 @@ async def record_support_event(
         if refused := await _outside_scope(uow, principal, [submission]):
             raise refused[submission.team_id]
         (outcome,) = await use_cases.record_support(
-            uow, [submission], today=use_cases.today_in_vietnam(), actor=principal.actor
+            uow, [submission], today=today_in_vietnam(), actor=principal.actor
         )
         record = outcome.unwrap()
         return 202, SupportEventOut.of(record, duplicate=outcome.status == "duplicate")
@@ -192,7 +193,7 @@ async def record_support_batch(
         outcomes = await use_cases.record_support(
             uow,
             [submission for _, submission, _ in allowed],
-            today=use_cases.today_in_vietnam(),
+            today=today_in_vietnam(),
             actor=principal.actor,
         )
         for (index, _, id_given), outcome in zip(allowed, outcomes, strict=True):

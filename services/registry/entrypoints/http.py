@@ -34,6 +34,7 @@ from services.registry.entrypoints.schemas import (
     UnitList,
     UnitOut,
 )
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition, Level
 from shared.runtime.settings import Settings
 from shared.web.auth import PrincipalDep, PublisherDep
@@ -208,7 +209,7 @@ async def register_team(
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
         await _require_write_at_unit(uow, principal, command.edition, command.unit_code)
         team = await use_cases.register_team(
-            uow, command, today=use_cases.today_in_vietnam(), actor=principal.actor
+            uow, command, today=today_in_vietnam(), actor=principal.actor
         )
         return 201, TeamOut.of(team)
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.activity.use_cases import today_in_vietnam
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.events import SupportRecorded, decode_entry
 from shared.contracts.events.activity import CATEGORIES
 from shared.contracts.streams import ACTIVITY_EVENTS, stream_key
