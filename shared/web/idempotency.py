@@ -1,17 +1,16 @@
 """Idempotent writes: a retried request with the same Idempotency-Key gets the first answer.
 
-A producer's write path opens its transaction, then calls `run_once`, which claims the
-key in that same transaction, runs the write (change + outbox rows) and stores the
-response beside them. The change, its events and the stored answer therefore commit
-together or not at all:
+A producer's route calls `write_once`, which opens the service's unit of work (one
+transaction) and runs `run_once` in it: the key is claimed in that transaction, the write
+(change + outbox rows) runs, and the response is stored beside them. The change, its
+events and the stored answer therefore commit together or not at all:
 
-    async with sessionmaker.begin() as session:
-        stored = await run_once(
-            session, idempotency, key=key,
-            fingerprint=request_fingerprint("POST", request.url.path, body),
-            write=lambda: create_thing(session, body),   # -> (201, ResponseModel)
-        )
-    return stored_response(stored)
+    async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
+        return 201, ThingOut.of(await create_thing(uow, body))
+
+    return await write_once(
+        unit_of_work(sessionmaker), idempotency_keys, request, key, body, write
+    )
 
 - A retry with the same key and the same request returns the stored status and body,
   byte for byte, marked `Idempotent-Replayed: true`; nothing runs again.
@@ -29,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
 from fastapi import Header, Request
@@ -181,27 +181,40 @@ async def run_once(
     return stored
 
 
-async def answer_once(
-    session: AsyncSession | AsyncConnection,
+class Transaction(Protocol):
+    """A service's unit of work as `write_once` needs it: the session of its transaction."""
+
+    @property
+    def session(self) -> AsyncSession: ...
+
+
+async def write_once[UnitOfWorkT: Transaction](
+    unit_of_work: AbstractAsyncContextManager[UnitOfWorkT],
     table: Table,
     request: Request,
-    *,
     key: str | None,
     body: BaseModel | None,
-    write: Callable[[], Awaitable[tuple[int, BaseModel | None]]],
+    write: Callable[[UnitOfWorkT], Awaitable[tuple[int, BaseModel | None]]],
     **params: Any,
 ) -> Response:
-    """A route's write under its Idempotency-Key, in the caller's transaction, as a response."""
+    """A route's write and its answer under the key, in one unit of work (one transaction).
+
+    The unit of work commits when `write` returns and rolls back when it raises, so a
+    refused write leaves neither its change nor a stored answer behind. `params` (the
+    edition, the key's actor, ...) join the request's fingerprint.
+    """
     path = request.url.path
-    stored = await run_once(
-        session,
-        table,
-        key=key,
-        method=request.method,
-        path=path,
-        fingerprint=request_fingerprint(request.method, path, body, **params),
-        write=write,
-    )
+    fingerprint = request_fingerprint(request.method, path, body, **params)
+    async with unit_of_work as uow:
+        stored = await run_once(
+            uow.session,
+            table,
+            key=key,
+            method=request.method,
+            path=path,
+            fingerprint=fingerprint,
+            write=lambda: write(uow),
+        )
     return stored_response(stored)
 
 

@@ -1,6 +1,6 @@
 """Activity's HTTP API: support events in, one transaction per request, answers per event.
 
-Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
+Writes run through `write_once` so a retried request (same Idempotency-Key) gets the first
 answer, and the accepted events, their outbox rows and that answer commit together.
 `event_id` stays the natural key: an event sent again under any key (or none) is
 recorded once and answered with `duplicate: true`. Writes need a publisher (or admin)
@@ -36,7 +36,7 @@ from shared.runtime.settings import Settings
 from shared.web.app import error_body
 from shared.web.auth import PublisherDep
 from shared.web.errors import DomainError
-from shared.web.idempotency import IdempotencyKey, answer_once
+from shared.web.idempotency import IdempotencyKey, write_once
 from shared.web.principal import ForbiddenError, Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
@@ -63,16 +63,9 @@ class ActivityContext:
         self, request: Request, key: str | None, body: BaseModel, write: Write, **params: Any
     ) -> Response:
         """Run a write and store its answer under the key, in one transaction."""
-        async with unit_of_work(self.sessionmaker) as uow:
-            return await answer_once(
-                uow.session,
-                idempotency_keys,
-                request,
-                key=key,
-                body=body,
-                write=lambda: write(uow),
-                **params,
-            )
+        return await write_once(
+            unit_of_work(self.sessionmaker), idempotency_keys, request, key, body, write, **params
+        )
 
 
 async def activity_context(request: Request) -> ActivityContext:

@@ -1,6 +1,6 @@
 """The registry's HTTP API: translate each request into a use case call, in one transaction.
 
-Writes run inside `run_once` so a retried request (same Idempotency-Key) gets the first
+Writes run through `write_once` so a retried request (same Idempotency-Key) gets the first
 answer and the change, its event and that answer commit together. Every route needs an
 API key (shared.web.auth); writes check the key's province inside that transaction and
 record its id as the events' `actor`, and the key id is part of the request's
@@ -39,7 +39,7 @@ from shared.contracts.units import Edition, Level
 from shared.runtime.settings import Settings
 from shared.web.auth import PrincipalDep, PublisherDep
 from shared.web.errors import DomainError
-from shared.web.idempotency import IdempotencyKey, answer_once
+from shared.web.idempotency import IdempotencyKey, write_once
 from shared.web.principal import Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
@@ -74,16 +74,9 @@ class RegistryContext:
         self, request: Request, key: str | None, body: BaseModel | None, write: Write, **params: Any
     ) -> Response:
         """Run a write and store its answer under the key, in one transaction."""
-        async with unit_of_work(self.sessionmaker) as uow:
-            return await answer_once(
-                uow.session,
-                idempotency_keys,
-                request,
-                key=key,
-                body=body,
-                write=lambda: write(uow),
-                **params,
-            )
+        return await write_once(
+            unit_of_work(self.sessionmaker), idempotency_keys, request, key, body, write, **params
+        )
 
 
 def registry_context(request: Request) -> RegistryContext:
