@@ -1,52 +1,22 @@
 """Activity use cases: record support events and keep the team directory, one transaction each.
 
-Each use case takes an open unit of work; the caller commits it together with anything
-else the request keeps (its Idempotency-Key answer), so an accepted event, its outbox
-row and that answer are never apart.
+Each use case takes an open unit of work (ports.py); the caller commits it together with
+anything else the request keeps (its Idempotency-Key answer), so an accepted event, its
+outbox row and that answer are never apart.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import Literal
 
 from services.activity import domain
 from services.activity.domain import ActivityError, Submission, SupportRecord, TeamEntry
+from services.activity.ports import UnitOfWork
 from shared.contracts.events.activity import SupportRecorded
-
-
-class SupportEvents(Protocol):
-    async def get_many(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, SupportRecord]:
-        """Stored events among these ids."""
-        ...
-
-    async def add_new(self, records: Sequence[SupportRecord]) -> set[uuid.UUID]:
-        """Store records whose event_id is new; the ids actually stored."""
-        ...
-
-
-class TeamDirectory(Protocol):
-    async def get_many(self, team_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TeamEntry]: ...
-
-    async def keep_newest(self, entries: Sequence[TeamEntry]) -> int:
-        """Store each entry unless a version as new is stored; how many rows changed."""
-        ...
-
-
-class UnitOfWork(Protocol):
-    @property
-    def support(self) -> SupportEvents: ...
-
-    @property
-    def directory(self) -> TeamDirectory: ...
-
-    async def publish(self, events: Sequence[SupportRecorded]) -> None:
-        """Queue events in this transaction (the outbox)."""
-        ...
-
 
 Status = Literal["accepted", "duplicate", "rejected"]
 

@@ -8,19 +8,11 @@ aggregator processes wait for each other instead of deadlocking.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from services.aggregator.domain import (
-    FigureDelta,
-    FigureKey,
-    SupportDelta,
-    SupportKey,
-    TeamRecord,
-    UnitRecord,
-)
+from services.aggregator.domain import FigureKey
+from services.aggregator.ports import ProjectionStore
 from services.aggregator.projections import (
     coverage_deltas,
     first_of_each,
@@ -29,39 +21,6 @@ from services.aggregator.projections import (
     units_in,
 )
 from shared.contracts.events import Event, UnitRegistered
-from shared.contracts.units import UnitPath
-
-
-class ProjectionStore(Protocol):
-    """The projections inside one open transaction (SQL in production, memory in tests)."""
-
-    async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        """Record the ids as processed; return those that were not processed before."""
-
-    async def add_units(self, units: Sequence[UnitRecord]) -> list[UnitRecord]:
-        """Keep units not seen before (the first registration wins); return those."""
-
-    async def unit_paths(self, keys: Collection[FigureKey]) -> dict[FigureKey, UnitPath]:
-        """The registered path of each of these units that is registered."""
-
-    async def lock_teams(self, candidates: Sequence[TeamRecord]) -> dict[uuid.UUID, TeamRecord]:
-        """Lock the teams' stored states until commit and return those that exist."""
-
-    async def save_teams(self, teams: Sequence[TeamRecord]) -> None: ...
-
-    async def add_figures(
-        self, deltas: Mapping[FigureKey, FigureDelta], report: Collection[FigureKey]
-    ) -> dict[FigureKey, int]:
-        """Add the deltas; return `direct_teams` after the addition for the `report` keys."""
-
-    async def add_support(
-        self,
-        by_category: Mapping[SupportKey, SupportDelta],
-        by_month: Mapping[SupportKey, SupportDelta],
-    ) -> None: ...
-
-    async def announce(self, changed: Collection[FigureKey]) -> None:
-        """Tell live readers which figures changed, once the transaction commits."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Registry use cases: load, decide (domain), save, queue the event, in the caller's transaction.
 
-Each use case takes an open `UnitOfWork`; the caller commits it, together with anything
-else the request must keep (its Idempotency-Key answer), so a change and its event are
-never apart. Rows that a change depends on are locked first, so concurrent writers to
+Each use case takes an open `UnitOfWork` (ports.py); the caller commits it, together
+with anything else the request must keep (its Idempotency-Key answer), so a change and
+its event are never apart. Rows that a change depends on are locked first, so concurrent writers to
 one unit or one team queue up and every team event's version is exactly one higher.
 """
 
@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from services.registry import domain
-from services.registry.adapters.repositories import UnitOfWork
 from services.registry.domain import (
     Member,
     Team,
@@ -23,6 +23,7 @@ from services.registry.domain import (
     UnitNotFoundError,
     UnknownUnitError,
 )
+from services.registry.ports import UnitOfWork
 from shared.contracts.events.registry import (
     Role,
     TeamCreated,
@@ -102,17 +103,29 @@ async def list_units(
     return await uow.units.at_level(edition, "province")
 
 
+async def _named_unit(
+    uow: UnitOfWork, edition: Edition, code: str, *, field: Literal["parent_code", "unit_code"]
+) -> Unit:
+    """The unit a request body names in `field`, locked until commit so writers under it queue.
+
+    Unknown, it is the request that is wrong (422 `unknown_unit`), not the URL (404).
+    """
+    unit = await uow.units.get(edition, code, lock=True)
+    if unit is None:
+        what = "parent unit" if field == "parent_code" else "unit"
+        raise UnknownUnitError(
+            f"{what} {code} is not registered in edition {edition}",
+            edition=edition,
+            **{field: code},
+        )
+    return unit
+
+
 async def register_village(
     uow: UnitOfWork, command: RegisterVillage, actor: str | None = None
 ) -> Unit:
     # Locking the commune serialises village numbering under it.
-    parent = await uow.units.get(command.edition, command.parent_code, lock=True)
-    if parent is None:
-        raise UnknownUnitError(
-            f"parent unit {command.parent_code} is not registered in edition {command.edition}",
-            edition=command.edition,
-            parent_code=command.parent_code,
-        )
+    parent = await _named_unit(uow, command.edition, command.parent_code, field="parent_code")
     village = domain.new_village(
         parent,
         name=command.name,
@@ -139,13 +152,7 @@ async def register_team(
     uow: UnitOfWork, command: RegisterTeam, *, today: date, actor: str | None = None
 ) -> Team:
     # Locking the unit serialises team creation on it: the second request sees the first team.
-    unit = await uow.units.get(command.edition, command.unit_code, lock=True)
-    if unit is None:
-        raise UnknownUnitError(
-            f"unit {command.unit_code} is not registered in edition {command.edition}",
-            edition=command.edition,
-            unit_code=command.unit_code,
-        )
+    unit = await _named_unit(uow, command.edition, command.unit_code, field="unit_code")
     team = domain.new_team(
         unit,
         members=[domain.new_member(m.full_name, m.role, m.phone) for m in command.members],

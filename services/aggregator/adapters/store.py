@@ -59,7 +59,7 @@ _NOTIFY_LIMIT: Final = 7_000
 
 
 class SqlProjectionStore:
-    """`ProjectionStore` over one open transaction (a connection inside `begin()`)."""
+    """The `ProjectionStore` port (ports.py) over one open transaction (a `begin()` block)."""
 
     def __init__(self, conn: AsyncConnection, *, live_channel: str | None = LIVE_CHANNEL) -> None:
         self._conn = conn

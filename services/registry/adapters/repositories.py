@@ -1,7 +1,8 @@
 """Registry state in PostgreSQL: units, teams and members loaded and saved inside one transaction.
 
-`unit_of_work` opens the transaction a use case runs in; its repositories read and write
-through that transaction and `publish` queues events in the same one (the outbox).
+The ports of services/registry/ports.py over SQL. `unit_of_work` opens the transaction a
+use case runs in; its repositories read and write through that transaction and `publish`
+queues events in the same one (the outbox).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import members, outbox, teams, units
 from services.registry.domain import Member, Team, Unit
-from shared.contracts.envelope import Envelope
+from shared.contracts.events.registry import RegistryEvent
 from shared.contracts.units import Edition, Level
 from shared.messaging.outbox import add_to_outbox
 
@@ -241,7 +242,7 @@ class TeamRepository:
 
 
 @dataclass
-class UnitOfWork:
+class SqlUnitOfWork:
     """One transaction: the repositories use it, and `publish` queues events in it."""
 
     session: AsyncSession
@@ -254,12 +255,14 @@ class UnitOfWork:
     def teams(self) -> TeamRepository:
         return TeamRepository(self.session)
 
-    async def publish(self, events: Sequence[Envelope]) -> None:
+    async def publish(self, events: Sequence[RegistryEvent]) -> None:
         await add_to_outbox(self.session, outbox, events)
 
 
 @asynccontextmanager
-async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[SqlUnitOfWork]:
     """Commits when the block ends normally, rolls everything back when it raises."""
     async with sessionmaker.begin() as session:
-        yield UnitOfWork(session)
+        yield SqlUnitOfWork(session)

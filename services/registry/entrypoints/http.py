@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry import domain, use_cases
-from services.registry.adapters.repositories import UnitOfWork, unit_of_work
+from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import idempotency_keys
 from services.registry.entrypoints.schemas import (
     AddedMemberOut,
@@ -34,6 +34,7 @@ from services.registry.entrypoints.schemas import (
     UnitList,
     UnitOut,
 )
+from services.registry.ports import UnitOfWork
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition, Level
 from shared.runtime.settings import Settings

@@ -1,0 +1,52 @@
+"""What the aggregator's use case needs from storage: the projections inside one transaction.
+
+`adapters/store.py` implements the port over PostgreSQL (every write in key order);
+the unit tests implement it in dicts (tests/unit/aggregator/fakes.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+from services.aggregator import domain
+from shared.contracts.units import UnitPath
+
+
+class ProjectionStore(Protocol):
+    """The projections inside one open transaction (SQL in production, memory in tests)."""
+
+    async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Record the ids as processed; return those that were not processed before."""
+
+    async def add_units(self, units: Sequence[domain.UnitRecord]) -> list[domain.UnitRecord]:
+        """Keep units not seen before (the first registration wins); return those."""
+
+    async def unit_paths(
+        self, keys: Collection[domain.FigureKey]
+    ) -> dict[domain.FigureKey, UnitPath]:
+        """The registered path of each of these units that is registered."""
+
+    async def lock_teams(
+        self, candidates: Sequence[domain.TeamRecord]
+    ) -> dict[uuid.UUID, domain.TeamRecord]:
+        """Lock the teams' stored states until commit and return those that exist."""
+
+    async def save_teams(self, teams: Sequence[domain.TeamRecord]) -> None: ...
+
+    async def add_figures(
+        self,
+        deltas: Mapping[domain.FigureKey, domain.FigureDelta],
+        report: Collection[domain.FigureKey],
+    ) -> dict[domain.FigureKey, int]:
+        """Add the deltas; return `direct_teams` after the addition for the `report` keys."""
+
+    async def add_support(
+        self,
+        by_category: Mapping[domain.SupportKey, domain.SupportDelta],
+        by_month: Mapping[domain.SupportKey, domain.SupportDelta],
+    ) -> None: ...
+
+    async def announce(self, changed: Collection[domain.FigureKey]) -> None:
+        """Tell live readers which figures changed, once the transaction commits."""

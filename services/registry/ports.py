@@ -1,0 +1,71 @@
+"""What the registry's use cases need from storage: units, teams and the outbox of one transaction.
+
+The SQL adapters (adapters/repositories.py) implement these over PostgreSQL; the unit
+tests implement them in memory (tests/unit/registry/fakes.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+from services.registry.domain import Team, Unit
+from shared.contracts.events.registry import RegistryEvent
+from shared.contracts.units import Edition, Level
+
+
+class Units(Protocol):
+    async def get(self, edition: Edition, code: str, *, lock: bool = False) -> Unit | None:
+        """One unit; `lock` holds it until commit so changes under it queue up."""
+        ...
+
+    async def children(
+        self, edition: Edition, parent_code: str, level: Level | None = None
+    ) -> list[Unit]:
+        """The units directly under a unit (optionally of one level), in code order."""
+        ...
+
+    async def at_level(self, edition: Edition, level: Level) -> list[Unit]:
+        """Every unit of one level of the edition, in code order."""
+        ...
+
+    async def child_codes(self, edition: Edition, parent_code: str) -> list[str]: ...
+
+    async def add(self, unit: Unit) -> None: ...
+
+    async def add_new(self, batch: Sequence[Unit]) -> list[Unit]:
+        """Store the units not yet registered; return those, in `batch` order."""
+        ...
+
+
+class Teams(Protocol):
+    async def get(self, team_id: uuid.UUID, *, lock: bool = False) -> Team | None:
+        """One team with its members; `lock` holds it so changes apply in version order."""
+        ...
+
+    async def of_unit(self, edition: Edition, unit_code: str) -> list[Team]:
+        """Every team a unit has had, newest first."""
+        ...
+
+    async def active_team_id(self, edition: Edition, unit_code: str) -> uuid.UUID | None: ...
+
+    async def add(self, team: Team) -> None: ...
+
+    async def save(self, before: Team, after: Team) -> None:
+        """Store `after` in place of `before` (the state that was loaded, one version lower)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: the repositories read and write in it, `publish` queues events in it."""
+
+    @property
+    def units(self) -> Units: ...
+
+    @property
+    def teams(self) -> Teams: ...
+
+    async def publish(self, events: Sequence[RegistryEvent]) -> None:
+        """Queue events in this transaction (the outbox), so they leave only if it commits."""
+        ...

@@ -1,0 +1,127 @@
+"""In-memory stand-ins for the registry's repositories and unit of work (no I/O).
+
+They keep the rules the database keeps for the SQL adapters (a unit's code once per
+edition, one active team per unit, a team saved only over the version it was loaded at),
+so a use case that broke one fails here as it would against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from services.registry.domain import Team, Unit
+from shared.contracts.events.registry import RegistryEvent
+from shared.contracts.units import Edition, Level
+from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_unit
+
+
+class IntegrityError(Exception):
+    """What PostgreSQL would refuse: a duplicate key or a stale version."""
+
+
+@dataclass
+class FakeUnits:
+    rows: dict[tuple[Edition, str], Unit] = field(default_factory=dict)
+
+    async def get(self, edition: Edition, code: str, *, lock: bool = False) -> Unit | None:
+        return self.rows.get((edition, code))
+
+    async def children(
+        self, edition: Edition, parent_code: str, level: Level | None = None
+    ) -> list[Unit]:
+        found = [
+            unit
+            for unit in self.rows.values()
+            if unit.edition == edition
+            and unit.parent_code == parent_code
+            and (level is None or unit.level == level)
+        ]
+        return sorted(found, key=lambda unit: unit.code)
+
+    async def at_level(self, edition: Edition, level: Level) -> list[Unit]:
+        found = [u for u in self.rows.values() if u.edition == edition and u.level == level]
+        return sorted(found, key=lambda unit: unit.code)
+
+    async def child_codes(self, edition: Edition, parent_code: str) -> list[str]:
+        return [unit.code for unit in await self.children(edition, parent_code)]
+
+    async def add(self, unit: Unit) -> None:
+        key = (unit.edition, unit.code)
+        if key in self.rows:
+            raise IntegrityError(f"unit {key} exists")
+        if unit.parent_code is not None and (unit.edition, unit.parent_code) not in self.rows:
+            raise IntegrityError(f"parent of {key} is not registered")
+        self.rows[key] = unit
+
+    async def add_new(self, batch: Sequence[Unit]) -> list[Unit]:
+        new = [unit for unit in batch if (unit.edition, unit.code) not in self.rows]
+        for unit in new:
+            await self.add(unit)
+        return new
+
+
+@dataclass
+class FakeTeams:
+    # Insertion order stands for created_at: of_unit lists the newest first.
+    rows: dict[uuid.UUID, Team] = field(default_factory=dict)
+
+    async def get(self, team_id: uuid.UUID, *, lock: bool = False) -> Team | None:
+        return self.rows.get(team_id)
+
+    async def of_unit(self, edition: Edition, unit_code: str) -> list[Team]:
+        found = [t for t in self.rows.values() if (t.edition, t.unit_code) == (edition, unit_code)]
+        return found[::-1]
+
+    async def active_team_id(self, edition: Edition, unit_code: str) -> uuid.UUID | None:
+        return next(
+            (t.team_id for t in await self.of_unit(edition, unit_code) if t.status == "active"),
+            None,
+        )
+
+    async def add(self, team: Team) -> None:
+        if team.team_id in self.rows:
+            raise IntegrityError(f"team {team.team_id} exists")
+        if team.status == "active" and await self.active_team_id(team.edition, team.unit_code):
+            raise IntegrityError(f"unit {team.unit_code} already has an active team")
+        self.rows[team.team_id] = team
+
+    async def save(self, before: Team, after: Team) -> None:
+        stored = self.rows.get(after.team_id)
+        if stored is None or stored.version != before.version:
+            raise IntegrityError(f"team {after.team_id} is not at version {before.version}")
+        self.rows[after.team_id] = after
+
+
+@dataclass
+class FakeUnitOfWork:
+    """One always-committed database: what a use case wrote stays, and `published` holds the
+    events it queued in the outbox, in order."""
+
+    units: FakeUnits = field(default_factory=FakeUnits)
+    teams: FakeTeams = field(default_factory=FakeTeams)
+    published: list[RegistryEvent] = field(default_factory=list)
+
+    async def publish(self, events: Sequence[RegistryEvent]) -> None:
+        self.published.extend(events)
+
+
+def legacy_map() -> list[Unit]:
+    """Yên Bái (15) → Văn Yên (136) → Xã Lang Thíp (04378), as the registry loads them."""
+    return [
+        make_unit(LEGACY_PROVINCE, level="province", parent_code=None, path=(LEGACY_PROVINCE,)),
+        make_unit(
+            LEGACY_DISTRICT,
+            level="district",
+            parent_code=LEGACY_PROVINCE,
+            path=(LEGACY_PROVINCE, LEGACY_DISTRICT),
+        ),
+        make_unit(LEGACY_COMMUNE),
+    ]
+
+
+def registry_with_map() -> FakeUnitOfWork:
+    uow = FakeUnitOfWork()
+    uow.units.rows = {(unit.edition, unit.code): unit for unit in legacy_map()}
+    return uow
