@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from services.activity.adapters.tables import outbox, support_events, team_directory
-from services.activity.bootstrap import ActivityRuntime
 from shared.contracts.events import (
     TeamCreated,
     TeamDissolved,
@@ -23,15 +22,23 @@ from shared.contracts.events import (
 )
 from shared.contracts.events.registry import MemberState, TeamState, TeamStatus
 from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.messaging.consumer import GroupConsumer
+from shared.runtime.producer import ProducerRuntime
 from shared.runtime.settings import Settings
 from tests.waiting import wait_until
 
 _villages = itertools.count(1)
 
 
-def runtime(app: FastAPI) -> ActivityRuntime:
-    built: ActivityRuntime = app.state.runtime
+def runtime(app: FastAPI) -> ProducerRuntime:
+    built: ProducerRuntime = app.state.runtime
     return built
+
+
+def directory_consumer(app: FastAPI) -> GroupConsumer:
+    """Activity's consumer of registry.events.v1, as its bootstrap started it."""
+    consumer: GroupConsumer = app.state.team_directory
+    return consumer
 
 
 def team_state(

@@ -17,12 +17,12 @@ from shared.contracts.events.activity import CATEGORIES
 from shared.contracts.streams import ACTIVITY_EVENTS, stream_key
 from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
+    directory_consumer,
     directory_version,
     equals,
     outbox_count,
     publish,
     registered_team,
-    runtime,
     stored_event_ids,
     support_body,
     team_event,
@@ -376,7 +376,7 @@ async def test_health_readiness_and_docs(app: FastAPI, client: httpx.AsyncClient
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {SINGLE, BATCH} <= set(paths)
 
-    await runtime(app).directory.stop()
+    await directory_consumer(app).stop()
     stopped = await client.get("/readyz")
     assert stopped.status_code == 503
     assert stopped.json()["checks"]["team_directory_consumer"] is False

@@ -25,6 +25,7 @@ from shared.contracts.events.registry import UnitState
 from shared.contracts.streams import ACTIVITY_GROUP, REGISTRY_EVENTS, dead_letter_key, stream_key
 from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
+    directory_consumer,
     directory_version,
     equals,
     publish,
@@ -151,7 +152,7 @@ async def test_a_directory_consumer_killed_mid_batch_loses_no_team_event(
             lambda: equals(_directory(app), expected), timeout=20, message="directory complete"
         )
         await wait_until(lambda: _pending_is_zero(redis, settings), timeout=20)
-        stats = runtime(app).directory.stats[REGISTRY_EVENTS]
+        stats = directory_consumer(app).stats[REGISTRY_EVENTS]
         assert stats.reclaimed >= 10
         assert stats.dead_lettered == 0
         transport = httpx.ASGITransport(app=app)

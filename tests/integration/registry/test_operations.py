@@ -15,11 +15,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.tables import metadata
-from services.registry.bootstrap import RegistryRuntime, create_app
+from services.registry.bootstrap import create_app
 from services.registry.cli import LoadReport
 from shared.runtime.metrics import REGISTRY
 from shared.runtime.metrics import outbox_backlog as outbox_backlog_rows
 from shared.runtime.migrations import migrate_service
+from shared.runtime.producer import ProducerRuntime
 from shared.runtime.settings import Settings
 from tests.waiting import wait_until
 
@@ -37,7 +38,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
 async def test_not_ready_once_the_relay_has_stopped(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    runtime: RegistryRuntime = app.state.runtime
+    runtime: ProducerRuntime = app.state.runtime
     await runtime.relay.stop()
     ready = await client.get("/readyz")
     assert ready.status_code == 503

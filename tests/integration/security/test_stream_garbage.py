@@ -201,5 +201,5 @@ async def test_garbage_is_dead_lettered_and_changes_nothing(
         for (stream, group), added in expected.items():
             after = await dead_letters(redis, settings, stream, group)
             assert after - dead_before[(stream, group)] == added, (stream, group)
-        assert activity.state.runtime.directory.healthy()
+        assert activity.state.team_directory.healthy()
         assert aggregator.state.runtime.consumer.healthy()
