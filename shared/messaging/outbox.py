@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -28,8 +28,10 @@ from sqlalchemy import (
     DateTime,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     delete,
     func,
@@ -39,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.schema import SchemaItem
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.streams import ENVELOPE_FIELD, stream_key
@@ -46,24 +49,43 @@ from shared.runtime.faults import crash_point
 from shared.runtime.metrics import events_published
 from shared.runtime.settings import ServiceName, Settings, libpq_url
 
+if TYPE_CHECKING:
+    from shared.runtime.migrations import SchemaOperations
+
 log = logging.getLogger(__name__)
 
 
-def outbox_table(metadata: MetaData) -> Table:
-    """The outbox of one service, in that service's schema."""
-    return Table(
-        "outbox",
-        metadata,
+def _outbox_layout() -> tuple[SchemaItem, ...]:
+    """Columns, keys and indexes of an outbox: one definition for the table and its migration."""
+    return (
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("stream", Text, nullable=False),
-        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("event_id", Uuid, nullable=False),
         Column("event_type", Text, nullable=False),
         Column("envelope", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True), nullable=True),
+        # Named here, not by the metadata's naming convention, so a migration makes the same.
+        PrimaryKeyConstraint("id", name="pk_outbox"),
+        UniqueConstraint("event_id", name="uq_outbox_event_id"),
+        # What the relay claims: only unsent rows are indexed, so the index stays small.
         Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
         Index("ix_outbox_sent_at", "sent_at"),
     )
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox of one service, in that service's schema."""
+    return Table("outbox", metadata, *_outbox_layout())
+
+
+def create_outbox(op: SchemaOperations, schema: str) -> None:
+    """In a migration: create the outbox `outbox_table` defines, in the service's schema.
+
+    Migrations that ran keep what this created then: a later change to the outbox takes
+    a new migration in each producer, never an edit of the layout above alone.
+    """
+    op.create_table("outbox", *_outbox_layout(), schema=schema)
 
 
 def notify_channel(table: Table) -> str:

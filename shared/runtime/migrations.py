@@ -1,21 +1,31 @@
 """Alembic plumbing shared by every service: each service migrates its own schema.
 
 `cdtt migrate` calls `migrate_service` for each service and `migrate_auth` for the API
-keys; a `migrations/env.py` only names its metadata and calls `run_env`.
+keys; a `migrations/env.py` only names its metadata and calls `run_env`. Tables that shared
+defines for every producer are created in their migrations by helpers beside the tables
+(`create_outbox`, `create_idempotency_keys`), which take Alembic's `op`.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, Table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import SchemaItem
 
 from shared.runtime.settings import ServiceName
+
+
+class SchemaOperations(Protocol):
+    """What a migration helper asks of Alembic's `op` (the module, or an Operations)."""
+
+    def create_table(self, table_name: str, *columns: SchemaItem, **kw: Any) -> Table: ...
+
 
 # Taken inside the migration transaction so concurrent `cdtt migrate` runs queue up.
 _MIGRATE_LOCK_KEY = 0x6364_7474

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import orjson
 from fastapi import Header, Request
@@ -42,6 +42,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -52,8 +53,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.schema import SchemaItem
 
 from shared.web.app import ApiError
+
+if TYPE_CHECKING:
+    from shared.runtime.migrations import SchemaOperations
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 DEFAULT_RETENTION = timedelta(hours=24)
@@ -71,11 +76,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def idempotency_table(metadata: MetaData) -> Table:
-    """The store of keys and first answers, in the owning service's schema."""
-    return Table(
-        "idempotency_keys",
-        metadata,
+def _idempotency_layout() -> tuple[SchemaItem, ...]:
+    """Columns, key and index of the key store: one definition for the table and its migration."""
+    return (
         Column("key", Text, primary_key=True),
         Column("fingerprint", Text, nullable=False),
         Column("method", Text, nullable=False),
@@ -85,8 +88,25 @@ def idempotency_table(metadata: MetaData) -> Table:
         # The JSON text exactly as first sent (NULL for a response without a body, e.g. 204).
         Column("body", Text, nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Named here, not by the metadata's naming convention, so a migration makes the same.
+        PrimaryKeyConstraint("key", name="pk_idempotency_keys"),
+        # What the purge of expired keys reads.
         Index("ix_idempotency_keys_created_at", "created_at"),
     )
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The store of keys and first answers, in the owning service's schema."""
+    return Table("idempotency_keys", metadata, *_idempotency_layout())
+
+
+def create_idempotency_keys(op: SchemaOperations, schema: str) -> None:
+    """In a migration: create the key store `idempotency_table` defines, in `schema`.
+
+    Migrations that ran keep what this created then: a later change to the store takes a
+    new migration in each producer, never an edit of the layout above alone.
+    """
+    op.create_table("idempotency_keys", *_idempotency_layout(), schema=schema)
 
 
 class IdempotencyKeyReusedError(ApiError):

@@ -1,25 +1,14 @@
-"""The registry as operators see it: health, readiness (database, Redis, relay), docs, schema."""
+"""The registry as operators see it: health, readiness (database, Redis, relay), metrics, docs."""
 
 from __future__ import annotations
 
-import importlib.resources
-
 import httpx
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.registry.adapters.tables import metadata
 from services.registry.bootstrap import create_app
 from services.registry.cli import LoadReport
 from shared.runtime.metrics import REGISTRY
 from shared.runtime.metrics import outbox_backlog as outbox_backlog_rows
-from shared.runtime.migrations import migrate_service
 from shared.runtime.producer import ProducerRuntime
 from shared.runtime.settings import Settings
 from tests.waiting import wait_until
@@ -81,41 +70,3 @@ async def test_docs_list_every_registry_endpoint(client: httpx.AsyncClient) -> N
     post_teams = paths["/v1/teams"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in post_teams["parameters"]}
     assert {"201", "409", "422"} <= set(post_teams["responses"])
-
-
-def _schema_differences(conn: Connection) -> list[object]:
-    context = MigrationContext.configure(
-        conn,
-        opts={
-            "include_schemas": True,
-            "include_name": lambda name, kind, _: kind != "schema" or name == "registry",
-            "version_table_schema": "registry",
-        },
-    )
-    return list(compare_metadata(context, metadata))
-
-
-def _tables(conn: Connection) -> set[str]:
-    return set(inspect(conn).get_table_names(schema="registry"))
-
-
-def _downgrade(conn: Connection, revision: str) -> None:
-    config = Config()
-    location = importlib.resources.files("services.registry") / "migrations"
-    config.set_main_option("script_location", str(location))
-    config.attributes["connection"] = conn
-    command.downgrade(config, revision)
-
-
-async def test_migrations_build_exactly_the_tables_and_go_down_and_up(
-    engine: AsyncEngine,
-) -> None:
-    async with engine.connect() as conn:
-        assert await conn.run_sync(_schema_differences) == []
-    async with engine.begin() as conn:
-        await conn.run_sync(_downgrade, "0001")
-    async with engine.connect() as conn:
-        assert await conn.run_sync(_tables) == {"outbox", "alembic_version"}
-    await migrate_service(engine, "registry")
-    async with engine.connect() as conn:
-        assert await conn.run_sync(_schema_differences) == []

@@ -1,19 +1,12 @@
-"""Support events, the team directory, and Idempotency-Key answers.
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-from collections.abc import Sequence
+"""Support events, the team directory, and Idempotency-Key answers."""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from shared.web.idempotency import create_idempotency_keys
+
+revision, down_revision = "0002", "0001"
 
 SCHEMA = "activity"
 
@@ -54,23 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("team_id", name="pk_team_directory"),
         schema=SCHEMA,
     )
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("key", sa.Text(), nullable=False),
-        sa.Column("fingerprint", sa.Text(), nullable=False),
-        sa.Column("method", sa.Text(), nullable=False),
-        sa.Column("path", sa.Text(), nullable=False),
-        sa.Column("status", sa.SmallInteger(), nullable=True),
-        sa.Column("body", sa.Text(), nullable=True),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.PrimaryKeyConstraint("key", name="pk_idempotency_keys"),
-        schema=SCHEMA,
-    )
-    op.create_index(
-        "ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"], schema=SCHEMA
-    )
+    create_idempotency_keys(op, SCHEMA)
 
 
 def downgrade() -> None:

@@ -1,18 +1,9 @@
-"""The aggregator's processed-event inbox.
-
-Revision ID: 0001
-Revises:
-"""
-
-from collections.abc import Sequence
+"""The aggregator's processed-event inbox."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0001", None
 
 SCHEMA = "aggregator"
 

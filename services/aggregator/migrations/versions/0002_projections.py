@@ -1,18 +1,9 @@
-"""The aggregator's projections: units, figures per unit and nation, support splits, team states.
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-from collections.abc import Sequence
+"""The aggregator's projections: units, figures per unit and nation, support splits, team states."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0002", "0001"
 
 SCHEMA = "aggregator"
 COUNTERS = (

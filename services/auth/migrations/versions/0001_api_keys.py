@@ -1,18 +1,9 @@
-"""API keys: hashed secrets, role, optional province, revocation time.
-
-Revision ID: 0001
-Revises:
-"""
-
-from collections.abc import Sequence
+"""API keys: hashed secrets, role, optional province, revocation time."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0001", None
 
 SCHEMA = "auth"
 
