@@ -2,22 +2,19 @@
 
 Built on FastStream 0.7's RedisBroker. Per stream there are two subscribers sharing one
 consumer name: a batch reader (XREADGROUP ">" with a bounded `max_records`) and a
-reclaimer (`min_idle_time`, i.e. XAUTOCLAIM one entry at a time). Where FastStream cannot
-do what DESIGN.md's delivery rules need, this module does it with redis-py and says why:
+reclaimer (`min_idle_time`, i.e. XAUTOCLAIM one entry at a time). What to do with an
+entry — what counts as a delivery, when it is poison, when it is dead-lettered and what
+its dead letter carries — is decided by shared.messaging.delivery; this module does the
+I/O, with redis-py where FastStream cannot do what those rules need, and says why:
 
 - groups are created at "0" with MKSTREAM here (FastStream would create them at "$" and
   skip the backlog);
 - acks are manual (XACK after the handler returned, so after its commit);
 - a failing entry is never redelivered by FastStream, so the reclaimer retries it and
-  counts deliveries from XPENDING, moving it to the dead-letter stream at the limit;
+  reads its deliveries from XPENDING; an attempt that does not count is taken back with
+  XCLAIM RETRYCOUNT; a dead letter is XADDed and acked in one MULTI;
 - after NOGROUP (Redis lost the stream) FastStream stops the subscriber for good, so a
-  supervisor recreates the group at "0" and replaces the broker, without a process restart;
-- a handler that committed a batch except some events raises HeldBackError: the others
-  are acknowledged, the held-back entries stay pending for the reclaimer;
-- an attempt that failed because PostgreSQL or Redis was away, or whose events came too
-  early (HeldBackError with counts=False), is not the entry's fault: its delivery is not
-  counted (XCLAIM RETRYCOUNT puts the count back), so an outage longer than
-  max_deliveries reclaims never dead-letters good entries.
+  supervisor recreates the group at "0" and replaces the broker, without a process restart.
 """
 
 from __future__ import annotations
@@ -29,9 +26,8 @@ import os
 import secrets
 import socket
 import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +41,20 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
-from shared.contracts.events import Event, PoisonEntryError, decode_entry
+from shared.contracts.events import Event
 from shared.contracts.streams import dead_letter_key, stream_key
-from shared.messaging.outages import dependency_unavailable
+from shared.messaging.delivery import (
+    DeadLetter,
+    DeliveryRules,
+    EntryId,
+    Fields,
+    HeldBackError,
+    Retry,
+    Uncounted,
+    acknowledged_despite,
+    dead_letter_fields,
+    decode,
+)
 from shared.runtime.faults import crash_point
 from shared.runtime.metrics import (
     consumer_lag,
@@ -61,26 +68,6 @@ log = logging.getLogger(__name__)
 
 EventBatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
 """Applies decoded events in one transaction, idempotently; raising leaves them pending."""
-
-EntryId = bytes
-Fields = dict[bytes, bytes]
-
-# Metadata written beside an entry's own fields in the dead-letter stream.
-_DEAD_LETTER_FIELDS = ("original_id", "stream", "group", "consumer", "deliveries", "reason")
-
-
-class HeldBackError(Exception):
-    """Raised by a handler after committing every event of its batch but `event_ids`.
-
-    Those entries stay pending and are retried one by one by the reclaimer; the rest are
-    acknowledged. `counts`: whether this attempt counts as one of the held-back entries'
-    max_deliveries (False when they came too early, through no fault of their own).
-    """
-
-    def __init__(self, message: str, event_ids: Collection[uuid.UUID], *, counts: bool) -> None:
-        super().__init__(message)
-        self.event_ids = frozenset(event_ids)
-        self.counts = counts
 
 
 @dataclass
@@ -149,7 +136,7 @@ class GroupConsumer:
         # redis-py's pure-Python reply parsing (profiled).
         self._batch_size = batch_size
         self._reclaim_idle_ms = reclaim_idle_ms
-        self._max_deliveries = max_deliveries
+        self._rules = DeliveryRules(max_deliveries)
         self._block_ms = block_ms
         self._supervise_seconds = supervise_seconds
         self._graceful_timeout = graceful_timeout
@@ -304,31 +291,23 @@ class GroupConsumer:
     async def _apply_batch(
         self, stream: str, entry_ids: Sequence[EntryId], entries: Sequence[Fields]
     ) -> None:
-        events: list[Event] = []
-        applied_ids: list[EntryId] = []
+        decoded: list[tuple[EntryId, Event]] = []
         for entry_id, fields in zip(entry_ids, entries, strict=True):
-            try:
-                events.append(decode_entry(fields))
-            except PoisonEntryError as error:
-                # No retry can make it valid: dead-letter it now so it holds nothing back.
-                await self._dead_letter(stream, entry_id, fields, 1, f"undecodable: {error}")
+            # XREADGROUP ">" hands out new entries only: this is their first delivery.
+            outcome = decode(fields, deliveries=1)
+            if isinstance(outcome, DeadLetter):
+                await self._dead_letter(stream, entry_id, fields, outcome)
             else:
-                applied_ids.append(entry_id)
-        if not events:
+                decoded.append((entry_id, outcome))
+        if not decoded:
             return
+        events = [event for _, event in decoded]
         try:
             async with self._locks[stream]:
                 await self._handlers[stream](events)
         except HeldBackError as held:
             log.info("%s: %s; those left pending for the reclaimer", stream, held)
-            done = [
-                (entry_id, event)
-                for entry_id, event in zip(applied_ids, events, strict=True)
-                if event.event_id not in held.event_ids
-            ]
-            if done:
-                await self._client.xack(self._keys[stream], self.group, *(i for i, _ in done))
-                self._applied(stream, [event for _, event in done], done[-1][0])
+            await self._ack(stream, acknowledged_despite(held, decoded))
             return
         except Exception:
             # Left pending: the reclaimer retries these entries one by one, so a single
@@ -344,60 +323,60 @@ class GroupConsumer:
             return
         # The fault suite kills the process here: committed, not acked, so redelivered.
         crash_point("consumer.before_ack")
-        await self._client.xack(self._keys[stream], self.group, *applied_ids)
-        self._applied(stream, events, applied_ids[-1])
+        await self._ack(stream, decoded)
 
     async def _apply_reclaimed(self, stream: str, entry_id: EntryId, fields: Fields) -> None:
         deliveries = await self._deliveries(stream, entry_id)
         if deliveries is None:
             return  # acknowledged meanwhile (by its first consumer, or dead-lettered)
         self._stats[stream].reclaimed += 1
-        if deliveries > self._max_deliveries:
-            # Its consumer died during the last allowed attempt.
-            reason = f"delivered {deliveries} times (max_deliveries={self._max_deliveries})"
-            await self._dead_letter(stream, entry_id, fields, deliveries, reason)
-            return
-        try:
-            event = decode_entry(fields)
-        except PoisonEntryError as error:
-            await self._dead_letter(stream, entry_id, fields, deliveries, f"undecodable: {error}")
+        outcome = self._rules.before_attempt(deliveries) or decode(fields, deliveries)
+        if isinstance(outcome, DeadLetter):
+            await self._dead_letter(stream, entry_id, fields, outcome)
             return
         try:
             async with self._locks[stream]:
-                await self._handlers[stream]([event])
+                await self._handlers[stream]([outcome])
         except Exception as error:
-            too_early = isinstance(error, HeldBackError) and not error.counts
-            if too_early or dependency_unavailable(error):
-                await self._uncount_delivery(stream, entry_id, deliveries, error)
-            elif deliveries >= self._max_deliveries:
-                reason = (
-                    f"handler failed on delivery {deliveries}/{self._max_deliveries}: {error!r}"
-                )
-                await self._dead_letter(stream, entry_id, fields, deliveries, reason)
-            else:
-                log.warning(
-                    "handler failed on %s %s (delivery %d/%d); will retry",
-                    stream,
-                    entry_id.decode(),
-                    deliveries,
-                    self._max_deliveries,
-                    exc_info=True,
-                    extra={"stream": stream},
-                )
+            match self._rules.after_failure(error, deliveries):
+                case DeadLetter() as letter:
+                    await self._dead_letter(stream, entry_id, fields, letter)
+                case Uncounted(retry_count=retry_count):
+                    await self._uncount_delivery(stream, entry_id, retry_count, error)
+                case Retry():
+                    log.warning(
+                        "handler failed on %s %s (delivery %d/%d); will retry",
+                        stream,
+                        entry_id.decode(),
+                        deliveries,
+                        self._rules.max_deliveries,
+                        exc_info=True,
+                        extra={"stream": stream},
+                    )
             return
-        await self._client.xack(self._keys[stream], self.group, entry_id)
-        self._applied(stream, [event], entry_id)
+        await self._ack(stream, [(entry_id, outcome)])
+
+    async def _ack(self, stream: str, applied: Sequence[tuple[EntryId, Event]]) -> None:
+        """XACK entries whose events the handler committed, and count them."""
+        if not applied:
+            return
+        await self._client.xack(self._keys[stream], self.group, *(i for i, _ in applied))
+        stats = self._stats[stream]
+        stats.consumed += len(applied)
+        stats.last_applied_entry_id = applied[-1][0].decode()
+        for event_type, count in Counter(event.type for _, event in applied).items():
+            events_consumed.labels(self.group, stream, event_type).inc(count)
 
     async def _uncount_delivery(
-        self, stream: str, entry_id: EntryId, deliveries: int, error: Exception
+        self, stream: str, entry_id: EntryId, retry_count: int, error: Exception
     ) -> None:
         """Leave the entry pending with this attempt not counted (JUSTID: no increment)."""
         log.warning(
-            "a dependency is away (%r); %s %s stays pending, delivery %d not counted",
+            "not the entry's fault (%r); %s %s stays pending, delivery %d not counted",
             error,
             stream,
             entry_id.decode(),
-            deliveries,
+            retry_count + 1,
             extra={"stream": stream},
         )
         with contextlib.suppress(RedisError):
@@ -407,7 +386,7 @@ class GroupConsumer:
                 self.consumer_name,
                 0,
                 [entry_id],
-                retrycount=deliveries - 1,
+                retrycount=retry_count,
                 justid=True,
             )
 
@@ -419,21 +398,18 @@ class GroupConsumer:
         return int(pending[0]["times_delivered"]) if pending else None
 
     async def _dead_letter(
-        self, stream: str, entry_id: EntryId, fields: Fields, deliveries: int, reason: str
+        self, stream: str, entry_id: EntryId, fields: Fields, letter: DeadLetter
     ) -> None:
         """Copy the entry to `<stream>.dead` with why, then ack it: counted, never dropped."""
-        record: dict[FieldT, EncodableT] = {}
-        for name, value in fields.items():
-            clashes = name.decode(errors="replace") in _DEAD_LETTER_FIELDS
-            record[b"original_field." + name if clashes else name] = value
-        record |= {
-            "original_id": entry_id,
-            "stream": stream,
-            "group": self.group,
-            "consumer": self.consumer_name,
-            "deliveries": str(deliveries),
-            "reason": reason[:2000],
-        }
+        letter_fields = dead_letter_fields(
+            fields,
+            letter,
+            entry_id=entry_id,
+            stream=stream,
+            group=self.group,
+            consumer=self.consumer_name,
+        )
+        record: dict[FieldT, EncodableT] = dict(letter_fields.items())
         # MULTI/EXEC: the copy and the ack happen together or not at all.
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.xadd(dead_letter_key(stream, self._namespace), record)
@@ -442,15 +418,12 @@ class GroupConsumer:
         self._stats[stream].dead_lettered += 1
         events_dead_lettered.labels(self.group, stream).inc()
         log.error(
-            "dead-lettered %s %s: %s", stream, entry_id.decode(), reason, extra={"stream": stream}
+            "dead-lettered %s %s: %s",
+            stream,
+            entry_id.decode(),
+            letter.reason,
+            extra={"stream": stream},
         )
-
-    def _applied(self, stream: str, events: Sequence[Event], last_id: EntryId) -> None:
-        stats = self._stats[stream]
-        stats.consumed += len(events)
-        stats.last_applied_entry_id = last_id.decode()
-        for event_type, count in Counter(e.type for e in events).items():
-            events_consumed.labels(self.group, stream, event_type).inc(count)
 
     # --- supervision -------------------------------------------------------------------
 

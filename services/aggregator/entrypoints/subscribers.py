@@ -20,7 +20,8 @@ from services.aggregator.adapters.store import projection_store
 from services.aggregator.use_cases import AppliedBatch, apply_batch
 from shared.contracts.events import Event
 from shared.contracts.streams import ACTIVITY_EVENTS, AGGREGATOR_GROUP, REGISTRY_EVENTS
-from shared.messaging.consumer import EventBatchHandler, GroupConsumer, HeldBackError
+from shared.messaging.consumer import EventBatchHandler, GroupConsumer
+from shared.messaging.delivery import HeldBackError
 from shared.runtime.faults import crash_point
 from shared.runtime.settings import Settings
 
