@@ -357,15 +357,24 @@ class GroupConsumer:
         await self._ack(stream, [(entry_id, outcome)])
 
     async def _ack(self, stream: str, applied: Sequence[tuple[EntryId, Event]]) -> None:
-        """XACK entries whose events the handler committed, and count them."""
+        """XACK entries whose events the handler committed; count the ones this XACK acked.
+
+        A batch whose handler outlasts reclaim_idle_ms can have entries reclaimed (by this
+        consumer's reclaimer or another's) and applied twice, harmlessly: the second
+        apply finds its event_ids processed. Only the first XACK of an entry counts it,
+        so `consumed` summed over a group's consumers is the number of entries applied.
+        """
         if not applied:
             return
-        await self._client.xack(self._keys[stream], self.group, *(i for i, _ in applied))
+        acked = await self._client.xack(self._keys[stream], self.group, *(i for i, _ in applied))
         stats = self._stats[stream]
-        stats.consumed += len(applied)
+        stats.consumed += acked
         stats.last_applied_entry_id = applied[-1][0].decode()
-        for event_type, count in Counter(event.type for _, event in applied).items():
-            events_consumed.labels(self.group, stream, event_type).inc(count)
+        if acked:
+            # XACK says how many, not which: when a batch lost some entries to a reclaimer
+            # that acked them first, the per-type counter counts those a second time.
+            for event_type, count in Counter(event.type for _, event in applied).items():
+                events_consumed.labels(self.group, stream, event_type).inc(count)
 
     async def _uncount_delivery(
         self, stream: str, entry_id: EntryId, retry_count: int, error: Exception

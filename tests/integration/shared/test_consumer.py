@@ -196,6 +196,34 @@ async def test_entries_of_a_consumer_killed_mid_batch_are_reclaimed_by_another(
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
 
 
+async def test_an_entry_reclaimed_from_a_batch_still_in_hand_is_counted_once(
+    settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
+) -> None:
+    applied = Applied()
+    handed: list[uuid.UUID] = []
+    started: list[GroupConsumer] = []
+
+    async def outlasts_reclaim_idle(events: Sequence[Event]) -> None:
+        handed.extend(e.event_id for e in events)
+        if applied.calls == 0:
+            # The batch is still in hand when its entries become reclaimable.
+            stats = started[0].stats[REGISTRY_EVENTS]
+            await wait_until(lambda: _true(stats.reclaimed >= 1), message="reclaimed")
+        await applied(events)
+
+    consumer = await start_consumer(settings, consumers, outlasts_reclaim_idle)
+    started.append(consumer)
+    sent = await publish(redis, key, 5)
+
+    await wait_until(lambda: _true(len(handed) > len(sent)), message="an entry handed twice")
+    await consumer.stop()  # lets the reclaimed entry's handler return and its XACK run
+    consumers.remove(consumer)
+    assert applied.event_ids == sent
+    assert await pending(redis, key) == 0
+    # Applied twice (the second time a no-op for an idempotent handler), acked once.
+    assert consumer.stats[REGISTRY_EVENTS].consumed == len(sent)
+
+
 async def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_applied(
     settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
 ) -> None:
