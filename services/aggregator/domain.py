@@ -13,17 +13,11 @@ from datetime import date
 from typing import Final, Literal, NamedTuple
 
 from shared.contracts.events.activity import CATEGORIES, Category
-from shared.contracts.units import LEVELS, Edition, Level, UnitPath
+from shared.contracts.units import EDITION_LEVELS, Edition, Level, UnitPath
 
 NATIONAL: Final = ""
 NATIONAL_NAME: Final = "Việt Nam"
 NATIONAL_LEVEL: Final = "national"
-
-# The levels of each edition, top first (the 2025 edition has no districts).
-EDITION_LEVELS: Final[dict[Edition, tuple[Level, ...]]] = {
-    "2025": ("province", "commune", "village"),
-    "legacy": LEVELS,
-}
 
 TeamStatus = Literal["active", "dissolved"]
 

@@ -15,17 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from shared.contracts.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
-from shared.contracts.units import Edition, Level
+from shared.contracts.units import EDITION_LEVELS, Edition, Level
 from shared.web.errors import DomainError
 
 MAX_NAME_LENGTH = 200
 MAX_KIND_LENGTH = 50
 DEFAULT_VILLAGE_KIND = "thôn"
-# The levels of each edition, top first; a unit's parent is the level just above it.
-EDITION_LEVELS: dict[Edition, tuple[Level, ...]] = {
-    "2025": ("province", "commune", "village"),
-    "legacy": ("province", "district", "commune", "village"),
-}
 CODE_WIDTHS: dict[Level, int] = {"province": 2, "district": 3, "commune": 5}
 _VILLAGE_NUMBER = re.compile(r"[0-9]{3,6}")
 _PHONE = re.compile(r"\+?[0-9][0-9 .\-]{5,19}")

@@ -11,5 +11,11 @@ EDITIONS: tuple[Edition, ...] = ("2025", "legacy")
 
 Level = Literal["province", "district", "commune", "village"]
 LEVELS: tuple[Level, ...] = ("province", "district", "commune", "village")
+# The levels of each edition, top first; a unit's parent sits one level above it. The 2025
+# edition has no districts (two tiers since 1 July 2025).
+EDITION_LEVELS: dict[Edition, tuple[Level, ...]] = {
+    "2025": ("province", "commune", "village"),
+    "legacy": LEVELS,
+}
 UnitCode = str
 UnitPath = tuple[UnitCode, ...]

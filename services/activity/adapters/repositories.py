@@ -7,11 +7,11 @@ through that transaction and `publish` queues events in the same one (the outbox
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Column, Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,16 +46,25 @@ def _entry(row: Row[Any]) -> TeamEntry:
     )
 
 
+async def _by_id[T](
+    session: AsyncSession,
+    key: Column[uuid.UUID],
+    ids: Collection[uuid.UUID],
+    build: Callable[[Row[Any]], T],
+) -> dict[uuid.UUID, T]:
+    """The rows of `key`'s table whose key is among `ids`, built and keyed by id (one query)."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(key.table).where(key.in_(list(ids))))
+    return {row._mapping[key]: build(row) for row in rows}
+
+
 class SupportEventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def get_many(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, SupportRecord]:
-        if not event_ids:
-            return {}
-        t = support_events
-        rows = await self._session.execute(select(t).where(t.c.event_id.in_(list(event_ids))))
-        return {row.event_id: _record(row) for row in rows}
+        return await _by_id(self._session, support_events.c.event_id, event_ids, _record)
 
     async def add_new(self, records: Sequence[SupportRecord]) -> set[uuid.UUID]:
         if not records:
@@ -93,11 +102,7 @@ class TeamDirectoryRepository:
         self._session = session
 
     async def get_many(self, team_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TeamEntry]:
-        if not team_ids:
-            return {}
-        t = team_directory
-        rows = await self._session.execute(select(t).where(t.c.team_id.in_(list(team_ids))))
-        return {row.team_id: _entry(row) for row in rows}
+        return await _by_id(self._session, team_directory.c.team_id, team_ids, _entry)
 
     async def keep_newest(self, entries: Sequence[TeamEntry]) -> int:
         if not entries:

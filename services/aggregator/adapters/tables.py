@@ -54,25 +54,25 @@ figures = Table(
     Column("code", Text, primary_key=True),
     *(Column(name, BigInteger, nullable=False, server_default="0") for name in COUNTERS),
 )
-support_by_category = Table(
-    "support_by_category",
-    metadata,
-    Column("edition", Text, primary_key=True),
-    Column("code", Text, primary_key=True),
-    Column("category", Text, primary_key=True),
-    Column("events", BigInteger, nullable=False),
-    Column("residents", BigInteger, nullable=False),
-)
-support_by_month = Table(
-    "support_by_month",
-    metadata,
-    Column("edition", Text, primary_key=True),
-    Column("code", Text, primary_key=True),
-    # "YYYY-MM", as served.
-    Column("month", Text, primary_key=True),
-    Column("events", BigInteger, nullable=False),
-    Column("residents", BigInteger, nullable=False),
-)
+
+
+def _support_split(name: str, bucket: str) -> Table:
+    """Support counted per unit subtree and per bucket: the same counters, split two ways."""
+    return Table(
+        name,
+        metadata,
+        Column("edition", Text, primary_key=True),
+        Column("code", Text, primary_key=True),
+        Column(bucket, Text, primary_key=True),
+        Column("events", BigInteger, nullable=False),
+        Column("residents", BigInteger, nullable=False),
+    )
+
+
+support_by_category = _support_split("support_by_category", "category")
+# Months read "YYYY-MM", as served.
+support_by_month = _support_split("support_by_month", "month")
+
 # The newest state seen of each team: what it contributes now, so a newer one can
 # subtract it. Version 0 marks a row locked for a team whose first event is in flight.
 team_states = Table(
