@@ -10,16 +10,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.registry import TeamStatus
 from shared.contracts.units import EDITION_LEVELS, Edition, Level, UnitPath
 
 NATIONAL: Final = ""
 NATIONAL_NAME: Final = "Việt Nam"
 NATIONAL_LEVEL: Final = "national"
-
-TeamStatus = Literal["active", "dissolved"]
 
 
 class FigureKey(NamedTuple):

@@ -18,7 +18,7 @@ from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, ma
 
 
 class IntegrityError(Exception):
-    """What PostgreSQL would refuse: a duplicate key or a stale version."""
+    """What PostgreSQL would refuse: a duplicate key, a missing parent, a second active team."""
 
 
 @dataclass
@@ -90,7 +90,8 @@ class FakeTeams:
     async def save(self, before: Team, after: Team) -> None:
         stored = self.rows.get(after.team_id)
         if stored is None or stored.version != before.version:
-            raise IntegrityError(f"team {after.team_id} is not at version {before.version}")
+            # What the SQL adapter raises when its version-guarded UPDATE matches no row.
+            raise RuntimeError(f"team {after.team_id} changed under a lock; version mismatch")
         self.rows[after.team_id] = after
 
 

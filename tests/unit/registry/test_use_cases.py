@@ -393,5 +393,5 @@ class TestTheFake:
         uow, team = await with_team()
         changed = domain.dissolve(team)
         await uow.teams.save(team, changed)
-        with pytest.raises(IntegrityError, match="version"):
+        with pytest.raises(RuntimeError, match="version mismatch"):
             await uow.teams.save(team, changed)
