@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,9 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.auth.adapters.tables import api_keys
 from services.auth.domain import StoredKey, check_key_rules
 from shared.web.keys import NewKey, generate_key
-
-_PROVINCE_CODE = re.compile(r"^[0-9]{2}$")
-MAX_NAME_LENGTH = 200
 
 
 def _stored(row: Row[tuple[object, ...]]) -> StoredKey:
