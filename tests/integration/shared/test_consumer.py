@@ -248,7 +248,9 @@ async def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_appli
         assert fields[b"stream"] == REGISTRY_EVENTS.encode()
         assert fields[b"group"] == GROUP.encode()
         assert fields[b"reason"].startswith(b"undecodable")
-    assert consumer.stats[REGISTRY_EVENTS].dead_lettered == 2
+    # Counted once the MULTI that wrote them has returned, a moment after they show.
+    stats = consumer.stats[REGISTRY_EVENTS]
+    await wait_until(lambda: _true(stats.dead_lettered == 2), message="dead letters counted")
     assert _dead_lettered_metric() - before == 2
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
 
@@ -279,7 +281,8 @@ async def test_an_entry_failing_max_deliveries_times_is_dead_lettered(
     assert fields[b"deliveries"] == b"3"
     assert b"constraint violated" in fields[b"reason"]
     assert attempts == 3  # the batch, then two reclaims
-    assert consumer.stats[REGISTRY_EVENTS].dead_lettered == 1
+    stats = consumer.stats[REGISTRY_EVENTS]
+    await wait_until(lambda: _true(stats.dead_lettered == 1), message="dead letter counted")
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
 
 
