@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.activity.adapters.repositories import unit_of_work
 from services.activity.adapters.tables import metadata
-from services.activity.entrypoints.http import ERROR_STATUS, ActivityContext, router
+from services.activity.entrypoints.http import ERROR_STATUS, router
 from services.activity.entrypoints.subscribers import directory_handler
 from services.auth.bootstrap import authenticator_scope
 from shared.contracts.streams import ACTIVITY_GROUP, REGISTRY_EVENTS
@@ -47,7 +48,7 @@ ACTIVITY = ProducerApp(
     "transactional outbox. Keeps its own team directory from registry.events.v1.",
     routers=[router],
     error_status=ERROR_STATUS,
-    context=ActivityContext,
+    unit_of_work=unit_of_work,
     metadata=metadata,
     workers=team_directory,
 )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.auth.bootstrap import authenticator_scope
+from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import metadata
-from services.registry.entrypoints.http import ERROR_STATUS, RegistryContext, router
+from services.registry.entrypoints.http import ERROR_STATUS, router
 from shared.runtime.producer import ProducerApp, create_producer_app
 from shared.runtime.settings import Settings
 
@@ -20,7 +21,7 @@ REGISTRY = ProducerApp(
     "publishes registry.events.v1 through a transactional outbox.",
     routers=[router],
     error_status=ERROR_STATUS,
-    context=RegistryContext,
+    unit_of_work=unit_of_work,
     metadata=metadata,
 )
 

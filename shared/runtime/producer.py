@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,7 +33,12 @@ from shared.runtime.settings import Settings
 from shared.web.app import create_service_app, install_domain_errors, redis_reachable
 from shared.web.auth import AuthenticatorScope
 from shared.web.errors import DomainError
-from shared.web.idempotency import DEFAULT_RETENTION, purge_idempotency_keys
+from shared.web.idempotency import (
+    DEFAULT_RETENTION,
+    Transaction,
+    purge_idempotency_keys,
+    write_once,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +127,41 @@ async def producer_runtime(
             await redis.aclose()
 
 
-# What the routes of a producer read from app.state.<service>: built from the settings
-# and the sessionmaker of the runtime (RegistryContext, ActivityContext).
-ContextFactory = Callable[[Settings, async_sessionmaker[AsyncSession]], object]
+# A service's unit of work over a sessionmaker: one transaction, committed when it ends.
+type UnitsOfWork[UnitOfWorkT] = Callable[
+    [async_sessionmaker[AsyncSession]], AbstractAsyncContextManager[UnitOfWorkT]
+]
+
+
+@dataclass(frozen=True)
+class ProducerContext[UnitOfWorkT: Transaction]:
+    """What a producer's routes read from app.state.<service>: settings and keyed writes."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    unit_of_work: UnitsOfWork[UnitOfWorkT]
+    idempotency_keys: Table
+
+    async def write_once(
+        self,
+        request: Request,
+        key: str | None,
+        body: BaseModel | None,
+        write: Callable[[UnitOfWorkT], Awaitable[tuple[int, BaseModel | None]]],
+        **params: Any,
+    ) -> Response:
+        """Run a write and store its answer under the key, in one unit of work."""
+        return await write_once(
+            self.unit_of_work(self.sessionmaker),
+            self.idempotency_keys,
+            request,
+            key,
+            body,
+            write,
+            **params,
+        )
+
+
 # Workers a producer runs beside its routes for the app's life: started when the block
 # is entered, stopped when it ends (activity's team directory).
 Workers = Callable[[FastAPI, ProducerRuntime], AbstractAsyncContextManager[None]]
@@ -143,7 +182,8 @@ class ProducerApp:
     routers: Sequence[APIRouter]
     # Rule violations of the domain, by type, and the status each answers with.
     error_status: Mapping[type[DomainError], int]
-    context: ContextFactory
+    # The service's unit of work, for the routes' keyed writes (ProducerContext).
+    unit_of_work: UnitsOfWork[Transaction]
     # The service's schema: its own tables, and the outbox and Idempotency-Key store that
     # shared defines (outbox_table, idempotency_table), which the runtime looks after.
     metadata: MetaData
@@ -171,7 +211,10 @@ def create_producer_app(
             settings or Settings(), spec.service, outbox=outbox, idempotency_keys=idempotency_keys
         ) as runtime:
             app.state.runtime = runtime
-            setattr(app.state, spec.service, spec.context(runtime.settings, runtime.sessionmaker))
+            context = ProducerContext(
+                runtime.settings, runtime.sessionmaker, spec.unit_of_work, idempotency_keys
+            )
+            setattr(app.state, spec.service, context)
             async with spec.workers(app, runtime):
                 yield
 

@@ -11,18 +11,15 @@ team directory in the same transaction, and its key id becomes the events' `acto
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.activity import domain, use_cases
-from services.activity.adapters.repositories import SqlUnitOfWork, unit_of_work
-from services.activity.adapters.tables import idempotency_keys
+from services.activity.adapters.repositories import SqlUnitOfWork
 from services.activity.entrypoints.schemas import (
     ItemResult,
     SupportEventBatchIn,
@@ -32,11 +29,11 @@ from services.activity.entrypoints.schemas import (
 )
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition
-from shared.runtime.settings import Settings
+from shared.runtime.producer import ProducerContext
 from shared.web.app import error_body
 from shared.web.auth import PublisherDep
 from shared.web.errors import DomainError
-from shared.web.idempotency import IdempotencyKey, write_once
+from shared.web.idempotency import IdempotencyKey
 from shared.web.principal import ForbiddenError, Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
@@ -48,24 +45,11 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.EditionMismatchError: 422,
 }
 
-Write = Callable[[SqlUnitOfWork], Awaitable[tuple[int, BaseModel]]]
 _support_event = TypeAdapter(SupportEventIn)
 
 
-@dataclass(frozen=True)
-class ActivityContext:
-    """What the routes need, built in the lifespan (bootstrap) and kept on app.state."""
-
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-
-    async def write_once(
-        self, request: Request, key: str | None, body: BaseModel, write: Write, **params: Any
-    ) -> Response:
-        """Run a write and store its answer under the key, in one transaction."""
-        return await write_once(
-            unit_of_work(self.sessionmaker), idempotency_keys, request, key, body, write, **params
-        )
+# What the lifespan (shared.runtime.producer) keeps at app.state.activity for the routes.
+ActivityContext = ProducerContext[SqlUnitOfWork]
 
 
 async def activity_context(request: Request) -> ActivityContext:

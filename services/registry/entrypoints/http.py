@@ -11,18 +11,14 @@ violations from the domain become JSON errors with the status each one calls for
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry import domain, use_cases
-from services.registry.adapters.repositories import unit_of_work
-from services.registry.adapters.tables import idempotency_keys
+from services.registry.adapters.repositories import SqlUnitOfWork, unit_of_work
 from services.registry.entrypoints.schemas import (
     AddedMemberOut,
     AddMemberRequest,
@@ -37,10 +33,10 @@ from services.registry.entrypoints.schemas import (
 from services.registry.ports import UnitOfWork
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition, Level
-from shared.runtime.settings import Settings
+from shared.runtime.producer import ProducerContext
 from shared.web.auth import PrincipalDep, PublisherDep
 from shared.web.errors import DomainError
-from shared.web.idempotency import IdempotencyKey, write_once
+from shared.web.idempotency import IdempotencyKey
 from shared.web.principal import Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
@@ -61,23 +57,9 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.TeamDissolvedError: 409,
 }
 
-Write = Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel | None]]]
 
-
-@dataclass(frozen=True)
-class RegistryContext:
-    """What the routes need, built in the lifespan (bootstrap) and kept on app.state."""
-
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-
-    async def write_once(
-        self, request: Request, key: str | None, body: BaseModel | None, write: Write, **params: Any
-    ) -> Response:
-        """Run a write and store its answer under the key, in one transaction."""
-        return await write_once(
-            unit_of_work(self.sessionmaker), idempotency_keys, request, key, body, write, **params
-        )
+# What the lifespan (shared.runtime.producer) keeps at app.state.registry for the routes.
+RegistryContext = ProducerContext[SqlUnitOfWork]
 
 
 def registry_context(request: Request) -> RegistryContext:
