@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from services.activity.bootstrap import create_app
 from shared.runtime.settings import Settings
@@ -31,10 +30,3 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://activity") as http:
         yield http
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    connection = Redis.from_url(settings.require_redis_url())
-    yield connection
-    await connection.aclose()

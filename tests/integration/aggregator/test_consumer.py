@@ -45,13 +45,6 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
-
-
 async def publish(redis: Redis, settings: Settings, events: Sequence[Event]) -> None:
     """XADD each event to its stream, as the outbox relays do."""
     async with redis.pipeline(transaction=False) as pipe:

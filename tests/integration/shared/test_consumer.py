@@ -46,13 +46,6 @@ class Applied:
 
 
 @pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def key(settings: Settings) -> str:
     return stream_key(REGISTRY_EVENTS, settings.stream_namespace)
 

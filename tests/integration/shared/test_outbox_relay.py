@@ -28,13 +28,6 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
-
-
 def make_relay(engine: AsyncEngine, redis: Redis, settings: Settings, **kw: object) -> OutboxRelay:
     return OutboxRelay(
         engine=engine,
