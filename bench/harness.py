@@ -1,5 +1,8 @@
 """Benchmark plumbing: scratch databases and stream namespaces, service processes, statistics.
 
+Service processes are started, awaited and stopped by cdtt/stack.py, as `cdtt up` and the
+end-to-end tests run them; their output goes to BENCH_SERVER_LOG (appended) if set.
+
 Everything `make bench` creates lives in databases named `cdtt_bench_<run>_<label>` on the
 machine's PostgreSQL and in stream keys under `bench:<run>:<label>:` on its Redis, and is
 dropped or deleted when the item ends (even on failure or Ctrl-C).
@@ -11,11 +14,7 @@ import asyncio
 import contextlib
 import math
 import os
-import signal
-import socket
 import statistics
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from cdtt.cli import migrate_all
+from cdtt import stack
 from shared.runtime.settings import ServiceName, Settings, libpq_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -69,7 +67,7 @@ class Scratch:
         finally:
             await admin.close()
         self.template = name
-        await migrate_all(self._settings(name, ""))
+        await stack.migrate_all(self._settings(name, ""))
 
     async def close(self) -> None:
         if self.template is not None:
@@ -124,21 +122,10 @@ async def delete_namespace(redis_url: str, namespace: str) -> None:
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a `cdtt serve` of the bench runs with: our servers, auth off."""
-    return os.environ | {
-        "CDTT_DATABASE_URL": settings.database_url or "",
-        "CDTT_REDIS_URL": settings.require_redis_url(),
-        "CDTT_STREAM_NAMESPACE": settings.stream_namespace,
-        "CDTT_AUTH": AUTH,
-        "CDTT_LOG_LEVEL": "WARNING",
-        **extra,
-    }
+    return stack.service_env(settings, base=os.environ, CDTT_AUTH=AUTH, **extra)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+free_port = stack.free_port
 
 
 @dataclass(frozen=True)
@@ -157,41 +144,20 @@ class Process:
         return times.user + times.system
 
 
-def _log_target() -> Any:
-    return open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")
-
-
 @contextlib.asynccontextmanager
 async def server(
-    argv: Sequence[str], env: Mapping[str, str], port: int, ready_path: str = "/readyz"
+    name: str, argv: Sequence[str], env: Mapping[str, str], port: int, ready_path: str = "/readyz"
 ) -> AsyncIterator[Process]:
     """Run `argv` (which binds `port`) until the block ends; ready when `ready_path` is 200."""
-    with _log_target() as log:
-        process = await asyncio.create_subprocess_exec(
-            *argv, env=dict(env), stdout=asyncio.subprocess.DEVNULL, stderr=log
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                deadline = time.monotonic() + 60
-                while True:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get(ready_path)).status_code == 200:
-                            break
-                    if process.returncode is not None:
-                        raise RuntimeError(f"{argv[:3]} exited with {process.returncode}")
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{argv[:3]} not ready within 60 s")
-                    await asyncio.sleep(0.1)
-            yield Process(base, process.pid)
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 30)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+    log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull))
+    running = await asyncio.to_thread(
+        stack.start_server, name, argv, env, log, port=port, ready_path=ready_path
+    )
+    try:
+        await asyncio.to_thread(running.wait_ready)
+        yield Process(running.url, running.pid)
+    finally:
+        await asyncio.to_thread(running.stop, 30.0)
 
 
 def cdtt_serve(
@@ -199,9 +165,8 @@ def cdtt_serve(
 ) -> contextlib.AbstractAsyncContextManager[Process]:
     """`cdtt serve <service>` on a free port, as deployed (one uvicorn process)."""
     port = free_port()
-    cdtt = str(Path(sys.executable).parent / "cdtt")
-    argv = [cdtt, "serve", service, "--port", str(port)]
-    return server(argv, service_env(settings, **extra), port)
+    argv = [*stack.cdtt_command(), "serve", service, "--port", str(port)]
+    return server(service, argv, service_env(settings, **extra), port)
 
 
 # --- statistics ---------------------------------------------------------------------------

@@ -87,7 +87,8 @@ def minimal_server(settings: Settings) -> Any:
         *("--port", str(port), "--log-level", "warning", "--no-access-log"),
     ]
     dsn = libpq_url(settings.database_url_for("activity"))
-    return server(argv, service_env(settings, BENCH_MINIMAL_DSN=dsn), port, "/healthz")
+    env = service_env(settings, BENCH_MINIMAL_DSN=dsn)
+    return server("minimal", argv, env, port, "/healthz")
 
 
 async def run(scratch: Scratch, *, quick: bool) -> ItemResult:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
-from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -30,15 +28,15 @@ from bench.traffic import (
     team_envelopes,
     unit_envelopes,
 )
+from cdtt.stack import cdtt_command
 from shared.runtime.settings import Settings
 
 
 async def rebuild_once(settings: Settings) -> float:
     """Seconds `cdtt aggregator rebuild` took, start to exit."""
-    cdtt = str(Path(sys.executable).parent / "cdtt")
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        cdtt,
+        *cdtt_command(),
         "aggregator",
         "rebuild",
         env=service_env(settings),

@@ -7,18 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cdtt.check import app as check_app
-from cdtt.demo import app as demo_app
-from cdtt.simulate import app as simulate_app
-from cdtt.streams import streams_app
+from cdtt.demo.replay import app as demo_app
+from cdtt.demo.simulate import app as simulate_app
+from cdtt.ops.check import app as check_app
+from cdtt.ops.streams import streams_app
+from cdtt.stack import DEFAULT_PORTS, migrate_all
 from cdtt.up import app as up_app
 from services.activity.cli import activity_app
 from services.aggregator.cli import aggregator_app
 from services.auth.cli import keys_app
 from services.registry.cli import registry_app, units_app
-from shared.runtime.db import engine_scope
 from shared.runtime.logging import configure_logging
-from shared.runtime.migrations import migrate_auth, migrate_service
 from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -33,16 +32,6 @@ app.add_typer(simulate_app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(streams_app, name="streams")
 
-DEFAULT_PORTS: dict[ServiceName, int] = {"registry": 8001, "activity": 8002, "aggregator": 8003}
-
-
-async def migrate_all(settings: Settings) -> None:
-    for service in SERVICES:
-        async with engine_scope(settings.database_url_for(service), pool_size=1) as engine:
-            await migrate_service(engine, service)
-    async with engine_scope(settings.auth_database_url_for(), pool_size=1) as engine:
-        await migrate_auth(engine)
-
 
 @app.command()
 def migrate() -> None:
@@ -56,7 +45,10 @@ def migrate() -> None:
 def serve(
     service: Annotated[ServiceName, typer.Argument(help="which service to run")],
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="port (default 8001/8002/8003)")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help=f"port (default {'/'.join(map(str, DEFAULT_PORTS.values()))})"),
+    ] = None,
 ) -> None:
     """Run one service over HTTP (uvicorn), with its relay or subscribers."""
     import uvicorn

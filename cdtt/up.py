@@ -10,62 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
+from cdtt.stack import (
+    DEFAULT_PORTS,
+    ServiceProcess,
+    StackError,
+    cdtt_command,
+    check_alive,
+    migrate_all,
+    port_free,
+    start_service,
+    stop_all,
+    wait_all_ready,
+)
 from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer()
 console = Console(highlight=False)
 
 REPLAYED_PROVINCES = ("15", "49", "20")  # Yên Bái, Quảng Nam, Lạng Sơn (legacy codes)
-LOG_TAIL_LINES = 25
-PR_SET_PDEATHSIG = 1
-
-
-class StackError(RuntimeError):
-    """The stack could not start or a service died: the message says which and why."""
-
-
-@dataclass
-class Service:
-    name: ServiceName
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self) -> str:
-        try:
-            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-def cdtt_command() -> list[str]:
-    """How to run this same `cdtt` (the script beside the interpreter, else via Python)."""
-    script = Path(sys.executable).with_name("cdtt")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("cdtt")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from cdtt.cli import main; main()"]
 
 
 @contextlib.contextmanager
@@ -101,85 +75,6 @@ def server_urls(data_dir: Path) -> Iterator[tuple[str, str]]:
             yield redis_url, database_url
         finally:
             console.print("stopping the servers" if embedded else "the servers are left running")
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if `cdtt up` itself is killed outright."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def start_service(
-    name: ServiceName, host: str, port: int, env: dict[str, str], log_dir: Path
-) -> Service:
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own command, no shell
-            [*cdtt_command(), "serve", name, "--host", host, "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches `cdtt up` only; it stops us in order
-            preexec_fn=_die_with_parent,  # no threads run at this point
-        )
-    return Service(name, port, process, log)
-
-
-def stop_services(services: Sequence[Service], grace: float) -> None:
-    """SIGTERM to every service at once, SIGKILL to any still running after `grace`."""
-    for service in services:
-        if service.process.poll() is None:
-            service.process.terminate()
-    deadline = time.monotonic() + grace
-    for service in services:
-        try:
-            service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            console.print(f"[yellow]{service.name} still running after {grace:.0f} s: killed")
-            service.process.kill()
-            service.process.wait()
-
-
-def check_alive(services: Sequence[Service]) -> None:
-    for service in services:
-        code = service.process.poll()
-        if code is not None:
-            raise StackError(
-                f"{service.name} exited with code {code}; the end of {service.log}:\n"
-                f"{service.log_tail()}"
-            )
-
-
-def wait_ready(services: Sequence[Service], host: str, timeout: float) -> None:
-    """Poll every service's /readyz until all answer 200; fail early if one exits."""
-    deadline = time.monotonic() + timeout
-    waiting = {service.name: service for service in services}
-    with httpx.Client(timeout=2.0) as client:
-        while waiting:
-            check_alive(services)
-            for name, service in list(waiting.items()):
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://{host}:{service.port}/readyz").status_code == 200:
-                        del waiting[name]
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"not ready within {timeout:.0f} s: {', '.join(waiting)} "
-                    f"(logs in {services[0].log.parent}/)"
-                )
-            if waiting:
-                time.sleep(0.2)  # polling interval of the readiness probe
 
 
 def load_units(provinces: Sequence[str], env: dict[str, str]) -> None:
@@ -228,7 +123,6 @@ def run_stack(
     ready_timeout: float,
     grace: float,
 ) -> None:
-    from cdtt.cli import migrate_all
     from services.auth.cli import new_key
 
     busy = [f"{name} port {port}" for name, port in ports.items() if not port_free(host, port)]
@@ -239,7 +133,7 @@ def run_stack(
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    services: list[Service] = []
+    services: list[ServiceProcess] = []
     with interrupts_as_keyboard_interrupt() as shield, server_urls(data_dir) as urls:
         redis_url, database_url = urls
         env = {**os.environ, "CDTT_REDIS_URL": redis_url, "CDTT_DATABASE_URL": database_url}
@@ -259,14 +153,18 @@ def run_stack(
                 console.print(key, soft_wrap=True)  # never broken across lines
             load_units(provinces, env)
             for name in SERVICES:
-                services.append(start_service(name, host, ports[name], env, log_dir))
-            wait_ready(services, host, ready_timeout)
+                services.append(
+                    start_service(
+                        name, env, log_dir, port=ports[name], host=host, die_with_parent=True
+                    )
+                )
+            wait_all_ready(services, ready_timeout)
             console.print(
                 f"services ready in {time.perf_counter() - started:.1f} s (JSON logs in {log_dir}/)"
             )
             urls_of: dict[str, str] = {name: f"http://{host}:{ports[name]}" for name in SERVICES}
             if demo:
-                from cdtt.demo import replay
+                from cdtt.demo.replay import replay
 
                 asyncio.run(replay(urls_of, provinces=provinces, console=console))
                 check_alive(services)
@@ -283,7 +181,14 @@ def run_stack(
             shield()
             if services:
                 console.print("stopping the services")
-                stop_services(services, grace)
+                stop_all(services, grace, on_kill=_report_kill(grace))
+
+
+def _report_kill(grace: float) -> Callable[[ServiceProcess], None]:
+    def report(service: ServiceProcess) -> None:
+        console.print(f"[yellow]{service.name} still running after {grace:.0f} s: killed")
+
+    return report
 
 
 @app.command()
@@ -293,9 +198,15 @@ def up(
         Path, typer.Option(envvar="CDTT_DATA_DIR", help="embedded servers' data and the logs")
     ] = Path(".cdtt"),
     host: Annotated[str, typer.Option(help="address the services bind")] = "127.0.0.1",
-    registry_port: Annotated[int, typer.Option(envvar="CDTT_REGISTRY_PORT")] = 8001,
-    activity_port: Annotated[int, typer.Option(envvar="CDTT_ACTIVITY_PORT")] = 8002,
-    aggregator_port: Annotated[int, typer.Option(envvar="CDTT_AGGREGATOR_PORT")] = 8003,
+    registry_port: Annotated[int, typer.Option(envvar="CDTT_REGISTRY_PORT")] = DEFAULT_PORTS[
+        "registry"
+    ],
+    activity_port: Annotated[int, typer.Option(envvar="CDTT_ACTIVITY_PORT")] = DEFAULT_PORTS[
+        "activity"
+    ],
+    aggregator_port: Annotated[int, typer.Option(envvar="CDTT_AGGREGATOR_PORT")] = DEFAULT_PORTS[
+        "aggregator"
+    ],
     province: Annotated[
         list[str] | None,
         typer.Option(help="legacy province to load and replay (repeat; default 15 49 20)"),

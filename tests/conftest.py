@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from cdtt.cli import migrate_all
+from cdtt.stack import migrate_all
 from shared.runtime.settings import Settings, libpq_url
 from tests.servers import Servers, find_servers
 
@@ -22,8 +24,68 @@ def database_url(base: str, name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _admin(servers: Servers) -> asyncpg.Connection:
-    return await asyncpg.connect(database_url(servers.database_url, "postgres"))
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+async def _admin_execute(servers: Servers, sql: str) -> None:
+    admin = await asyncpg.connect(database_url(servers.database_url, "postgres"))
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+async def create_database(servers: Servers, name: str, template: str | None = None) -> None:
+    """An empty database, or a copy of `template`."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin_execute(servers, f'CREATE DATABASE "{name}"{copy}')
+
+
+async def drop_database(servers: Servers, name: str) -> None:
+    await _admin_execute(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def database_copy(servers: Servers, template: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh copy of the database `template`, named `<prefix>_<random>`, dropped afterwards."""
+    name = unique_name(prefix)
+    await create_database(servers, name, template)
+    try:
+        yield name
+    finally:
+        await drop_database(servers, name)
+
+
+async def delete_namespace(redis_url: str, namespace: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{namespace}*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def isolated_settings(
+    servers: Servers, template: str, *, prefix: str, namespace: str, **overrides: Any
+) -> AsyncIterator[Settings]:
+    """Settings on a copy of `template` and a stream namespace `<namespace>:<key>:` of their
+    own, both removed afterwards; `overrides` set other settings."""
+    async with database_copy(servers, template, prefix) as name:
+        scoped = f"{namespace}:{name.rsplit('_', 1)[-1]}:"
+        try:
+            yield Settings(
+                env="test",
+                redis_url=servers.redis_url,
+                database_url=database_url(servers.database_url, name),
+                stream_namespace=scoped,
+                _env_file=None,  # type: ignore[call-arg]
+                **overrides,
+            )
+        finally:
+            await delete_namespace(servers.redis_url, scoped)
 
 
 @pytest.fixture(scope="session")
@@ -35,60 +97,25 @@ def servers() -> Iterator[Servers]:
 @pytest.fixture(scope="session")
 def template_database(servers: Servers) -> Iterator[str]:
     """One database migrated once per run; each test gets a copy of it."""
-    name = f"cdtt_tpl_{uuid.uuid4().hex[:12]}"
+    name = unique_name("cdtt_tpl")
 
     async def create() -> None:
-        admin = await _admin(servers)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        await create_database(servers, name)
         await migrate_all(
             Settings(database_url=database_url(servers.database_url, name), _env_file=None)  # type: ignore[call-arg]
         )
 
-    async def drop() -> None:
-        admin = await _admin(servers)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
     asyncio.run(create())
     yield name
-    asyncio.run(drop())
+    asyncio.run(drop_database(servers, name))
 
 
 @pytest.fixture
 async def settings(servers: Servers, template_database: str) -> AsyncIterator[Settings]:
     """Settings for one test: its own migrated database and its own stream namespace."""
-    key = uuid.uuid4().hex[:12]
-    name = f"cdtt_t_{key}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await admin.close()
-    namespace = f"test:{key}:"
-    yield Settings(
-        env="test",
-        redis_url=servers.redis_url,
-        database_url=database_url(servers.database_url, name),
-        stream_namespace=namespace,
-        # Tests of what the services do run without API keys; tests/*/security turn auth
-        # on (`secured` fixture) and present keys from the `api_keys` fixture.
-        auth=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    redis = Redis.from_url(servers.redis_url)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{namespace}*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
+    # Tests of what the services do run without API keys; tests/*/security turn auth on
+    # (`secured` fixture) and present keys from the `api_keys` fixture.
+    async with isolated_settings(
+        servers, template_database, prefix="cdtt_t", namespace="test", auth=False
+    ) as isolated:
+        yield isolated

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from cdtt.provincial import Api, fetch_tree
-from cdtt.report2022 import REPORTS_BY_PROVINCE, plan_province
+from cdtt.demo.provincial import Api, fetch_tree
+from cdtt.demo.report2022 import REPORTS_BY_PROVINCE, plan_province
 from shared.contracts.streams import STREAMS, stream_key
 from tests.e2e.stack import Stack
 

@@ -14,18 +14,22 @@ import asyncio
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
+from cdtt.stack import cdtt_command
 from shared.runtime.settings import Settings
-from tests.conftest import _admin, database_url
-from tests.e2e.stack import CDTT
+from tests.conftest import (
+    create_database,
+    database_url,
+    drop_database,
+    isolated_settings,
+    unique_name,
+)
 from tests.servers import Servers
 
 REPEAT = int(os.environ.get("CDTT_FAULT_REPEAT", "1"))
@@ -44,7 +48,10 @@ def load_units(url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDTT_")}
     env |= {"CDTT_DATABASE_URL": url, "CDTT_EDITION": "legacy"}
     done = subprocess.run(
-        [CDTT, "units", "load", "--edition", "legacy", "--province", PROVINCE, "--no-publish"],
+        [
+            *cdtt_command(),
+            *("units", "load", "--edition", "legacy", "--province", PROVINCE, "--no-publish"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -56,55 +63,22 @@ def load_units(url: str) -> None:
 @pytest.fixture(scope="session")
 def fault_template(servers: Servers, template_database: str) -> Iterator[str]:
     """The migrated template plus Yên Bái's units, their events unsent."""
-    name = f"cdtt_ftpl_{uuid.uuid4().hex[:12]}"
-
-    async def execute(sql: str) -> None:
-        admin = await _admin(servers)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    name = unique_name("cdtt_ftpl")
+    asyncio.run(create_database(servers, name, template_database))
     try:
         load_units(database_url(servers.database_url, name))
         yield name
     finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(servers, name))
 
 
 @pytest.fixture
 async def fault_settings(servers: Servers, fault_template: str) -> AsyncIterator[Settings]:
     """One case's own copy of the template and its own stream namespace; auth off."""
-    key = uuid.uuid4().hex[:12]
-    name = f"cdtt_f_{key}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{fault_template}"')
-    finally:
-        await admin.close()
-    namespace = f"faults:{key}:"
-    yield Settings(
-        env="test",
-        redis_url=servers.redis_url,
-        database_url=database_url(servers.database_url, name),
-        stream_namespace=namespace,
-        edition="legacy",
-        auth=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    redis = Redis.from_url(servers.redis_url)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{namespace}*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
+    async with isolated_settings(
+        servers, fault_template, prefix="cdtt_f", namespace="faults", edition="legacy", auth=False
+    ) as isolated:
+        yield isolated
 
 
 @pytest.fixture(scope="session")

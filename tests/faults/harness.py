@@ -206,7 +206,7 @@ class ReadinessWatch:
                         ReadinessSample(
                             time.monotonic(),
                             name,
-                            process.process.pid,
+                            process.pid,
                             process.alive(),
                             status,
                             checks,
@@ -290,13 +290,14 @@ class FaultSystem:
         """Start `name` again on its old port (its old process killed if it still ran)."""
         old = self.stack[name]
         old.kill()
+        assert old.service is not None, f"{name} is not a service"
         return await self.stack.start(
             old.service, name=name, port=old.port, env=env, wait_ready=wait_ready
         )
 
     async def killed(self, name: str, within: float = 60.0) -> None:
         """Wait for `name` to die of its armed crash point (SIGKILL)."""
-        code = await self.stack[name].wait_exit(within)
+        code = await asyncio.to_thread(self.stack[name].wait_exit, within)
         assert code == -9, f"{name} was not killed by its crash point (exit {code})"
 
     async def communes(self) -> list[str]:

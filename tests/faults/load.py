@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
-from cdtt.simulate import require_loopback
+from cdtt.demo.simulate import require_loopback
 from shared.contracts.events.activity import CATEGORIES
 
 Outcome = Literal["accepted", "refused", "unanswered"]

@@ -14,28 +14,17 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from redis import Redis
 
-from tests.e2e.stack import free_port
+from cdtt.stack import ChildProcess, free_port, spawn
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT = 30.0
-
-
-def _wait(probe: Callable[[], bool], what: str, within: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not start within {within}s")
 
 
 class PrivateRedis:
@@ -44,34 +33,24 @@ class PrivateRedis:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ChildProcess | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = (self.workdir / f"redis-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
+        """Start it (again, on the same port and log after a kill) and wait for PONG."""
+        self.process = spawn(
+            "redis-server",
             [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
+                *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            os.environ,
+            self.workdir / f"redis-{self.port}.log",
         )
-        log.close()
-        _wait(self._answers, f"redis-server on port {self.port}")
+        self.process.wait_until(self._answers, what="PING answered", within=START_TIMEOUT)
 
     def _answers(self) -> bool:
         client = Redis(port=self.port, socket_connect_timeout=0.5)
@@ -84,9 +63,8 @@ class PrivateRedis:
 
     def kill(self) -> None:
         """SIGKILL: the data goes with it (no RDB, no AOF)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            self.process.kill()
 
     def stop(self) -> None:
         self.kill()

@@ -35,7 +35,7 @@ from shared.contracts.streams import (
     stream_key,
 )
 from shared.runtime.settings import Settings
-from tests.conftest import _admin, database_url
+from tests.conftest import database_copy, database_url
 from tests.faults.harness import FaultSystem, add_copies
 from tests.servers import Servers
 
@@ -94,61 +94,51 @@ async def test_entries_delivered_shuffled_give_the_same_figures(
     measurements: list[dict[str, Any]],
 ) -> None:
     # The aggregator that reads the shuffled streams gets a projection database of its own.
-    shuffled_db = f"cdtt_fs_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(servers)
-    try:
-        await admin.execute(f'CREATE DATABASE "{shuffled_db}" TEMPLATE "{_name(fault_settings)}"')
-    finally:
-        await admin.close()
-    aggregator_url = database_url(servers.database_url, shuffled_db)
     shuffled_ns = f"{fault_settings.stream_namespace}shuffled:"
-    try:
-        async with FaultSystem(
+    async with (
+        database_copy(servers, _name(fault_settings), "cdtt_fs") as shuffled_db,
+        FaultSystem(
             fault_settings,
             tmp_path,
             case="out-of-order",
             attempt=attempt,
             measurements=measurements,
-        ) as system:
-            await system.start(("registry", "activity"))
-            driver = await system.load()
-            await driver.run_for(WARMUP_SECONDS + TAIL_SECONDS)
-            ledger = await driver.stop()
-            await system.quiet(readers={REGISTRY_EVENTS: (ACTIVITY_GROUP,)})
+        ) as system,
+    ):
+        aggregator_url = database_url(servers.database_url, shuffled_db)
+        await system.start(("registry", "activity"))
+        driver = await system.load()
+        await driver.run_for(WARMUP_SECONDS + TAIL_SECONDS)
+        ledger = await driver.stop()
+        await system.quiet(readers={REGISTRY_EVENTS: (ACTIVITY_GROUP,)})
 
-            moved = await shuffle_into(fault_settings, shuffled_ns, seed=attempt)
-            started = time.monotonic()
-            await system.stack.start(
-                "aggregator",
-                env={
-                    "CDTT_STREAM_NAMESPACE": shuffled_ns,
-                    "CDTT_AGGREGATOR_DATABASE_URL": aggregator_url,
-                },
-            )
-            aggregator_only = dict.fromkeys(READERS, (AGGREGATOR_GROUP,))
-            drain_s = await system.quiet(namespace=shuffled_ns, readers=aggregator_only)
-            audit = await system.audit(
-                ledger,
-                namespace=shuffled_ns,
-                readers=aggregator_only,
-                aggregator_database_url=aggregator_url,
-            )
-            system.record(
-                fault="Out of order: team and support events delivered shuffled",
-                injection=f"{moved} entries of both streams shuffled together, XADDed into a "
-                "fresh namespace read by a fresh aggregator",
-                ledger=ledger,
-                audit=audit,
-                recover_s=None,
-                drain_s=drain_s,
-                applied_s=round(time.monotonic() - started, 2),
-            )
-    finally:
-        admin = await _admin(servers)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{shuffled_db}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        moved = await shuffle_into(fault_settings, shuffled_ns, seed=attempt)
+        started = time.monotonic()
+        await system.stack.start(
+            "aggregator",
+            env={
+                "CDTT_STREAM_NAMESPACE": shuffled_ns,
+                "CDTT_AGGREGATOR_DATABASE_URL": aggregator_url,
+            },
+        )
+        aggregator_only = dict.fromkeys(READERS, (AGGREGATOR_GROUP,))
+        drain_s = await system.quiet(namespace=shuffled_ns, readers=aggregator_only)
+        audit = await system.audit(
+            ledger,
+            namespace=shuffled_ns,
+            readers=aggregator_only,
+            aggregator_database_url=aggregator_url,
+        )
+        system.record(
+            fault="Out of order: team and support events delivered shuffled",
+            injection=f"{moved} entries of both streams shuffled together, XADDed into a "
+            "fresh namespace read by a fresh aggregator",
+            ledger=ledger,
+            audit=audit,
+            recover_s=None,
+            drain_s=drain_s,
+            applied_s=round(time.monotonic() - started, 2),
+        )
 
 
 def _name(settings: Settings) -> str:

@@ -18,7 +18,8 @@ import typer.main
 import yaml
 from typer.testing import CliRunner
 
-from cdtt.cli import DEFAULT_PORTS, app
+from cdtt.cli import app
+from cdtt.stack import DEFAULT_PORTS
 from shared.runtime.settings import SERVICES, Settings
 
 ROOT = Path(__file__).parents[2]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cdtt.check import Figures, differences, read_aggregator
+from cdtt.ops.check import differences
+from services.aggregator.adapters.audit import Figures
+from services.aggregator.adapters.audit import stored_figures as read_stored
 from shared.contracts.units import EDITIONS
 from tests.unit.aggregator.history import World, recount
 
 
 async def stored_figures(engine: AsyncEngine) -> Figures:
-    figures = Figures()
     async with engine.connect() as conn:
-        await read_aggregator(conn, EDITIONS, figures)
-    return figures
+        return await read_stored(conn, EDITIONS)
 
 
 def expected_figures(world: World) -> Figures:

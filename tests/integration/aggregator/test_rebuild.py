@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cdtt.check import differences
+from cdtt.ops.check import differences
 from services.aggregator.adapters.queries import read_national
 from services.aggregator.adapters.store import projection_store
 from services.aggregator.adapters.tables import figures

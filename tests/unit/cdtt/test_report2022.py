@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from vietnam_provinces.legacy import District, Ward
 
-from cdtt.report2022 import (
+from cdtt.demo.report2022 import (
     REPORTS,
     REPORTS_BY_PROVINCE,
     PlanError,

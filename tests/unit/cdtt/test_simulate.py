@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cdtt.simulate import RateLimiter, SimulationError, percentile, require_loopback
+from cdtt.demo.simulate import RateLimiter, SimulationError, percentile, require_loopback
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from cdtt.names import person_name, village_names
+from cdtt.demo.names import person_name, village_names
 from shared.contracts.events.activity import CATEGORIES, Category
 from shared.contracts.events.registry import Role
 

@@ -27,7 +27,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cdtt.names import person_name, village_names
+from cdtt.demo.names import person_name, village_names
+from cdtt.demo.provincial import ActivityUrl, RegistryUrl
+from cdtt.stack import DEFAULT_URLS
 from shared.contracts.events.activity import CATEGORIES
 from shared.runtime.settings import Settings
 from shared.web.keys import bearer_headers
@@ -321,12 +323,8 @@ def simulate(
     duration: Annotated[float, typer.Option(min=1, max=3600, help="seconds, at most")] = 30,
     support_per_team: Annotated[int, typer.Option(min=0, max=100)] = 2,
     in_flight: Annotated[int, typer.Option(min=1, max=512, help="requests in flight")] = 64,
-    registry_url: Annotated[
-        str, typer.Option(envvar="CDTT_REGISTRY_URL")
-    ] = "http://127.0.0.1:8001",
-    activity_url: Annotated[
-        str, typer.Option(envvar="CDTT_ACTIVITY_URL")
-    ] = "http://127.0.0.1:8002",
+    registry_url: RegistryUrl = DEFAULT_URLS["registry"],
+    activity_url: ActivityUrl = DEFAULT_URLS["activity"],
 ) -> None:
     """Load the registry and activity like many provinces at once (2025 edition; loopback only)."""
     try:

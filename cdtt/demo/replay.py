@@ -20,9 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cdtt.provincial import (
+from cdtt.demo.provincial import (
     CATCH_UP_SECONDS,
+    ActivityUrl,
+    AggregatorUrl,
     Api,
+    RegistryUrl,
     ReplayError,
     Tally,
     coverage,
@@ -32,7 +35,7 @@ from cdtt.provincial import (
     send_support,
     support_body,
 )
-from cdtt.report2022 import (
+from cdtt.demo.report2022 import (
     ALL_PROVINCES,
     PlanError,
     ProvincePlan,
@@ -40,6 +43,7 @@ from cdtt.report2022 import (
     plan_province,
     reports_for,
 )
+from cdtt.stack import DEFAULT_URLS
 from shared.runtime.settings import Settings
 from shared.web.keys import bearer_headers
 
@@ -195,15 +199,9 @@ async def report_table(
 
 @app.command()
 def demo(
-    registry_url: Annotated[
-        str, typer.Option(envvar="CDTT_REGISTRY_URL")
-    ] = "http://127.0.0.1:8001",
-    activity_url: Annotated[
-        str, typer.Option(envvar="CDTT_ACTIVITY_URL")
-    ] = "http://127.0.0.1:8002",
-    aggregator_url: Annotated[
-        str, typer.Option(envvar="CDTT_AGGREGATOR_URL")
-    ] = "http://127.0.0.1:8003",
+    registry_url: RegistryUrl = DEFAULT_URLS["registry"],
+    activity_url: ActivityUrl = DEFAULT_URLS["activity"],
+    aggregator_url: AggregatorUrl = DEFAULT_URLS["aggregator"],
     province: Annotated[
         list[str] | None,
         typer.Option(help="legacy province to replay (repeat; default 15 49 20)"),

@@ -11,11 +11,24 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import typer
 
-from cdtt.report2022 import PlanError, ProvinceTree, SupportWrite, TeamWrite, Unit, VillageWrite
+from cdtt.demo.report2022 import (
+    PlanError,
+    ProvinceTree,
+    SupportWrite,
+    TeamWrite,
+    Unit,
+    VillageWrite,
+)
+
+# The services' base URLs as the commands that write to them take them (defaults: cdtt.stack).
+RegistryUrl = Annotated[str, typer.Option(envvar="CDTT_REGISTRY_URL")]
+ActivityUrl = Annotated[str, typer.Option(envvar="CDTT_ACTIVITY_URL")]
+AggregatorUrl = Annotated[str, typer.Option(envvar="CDTT_AGGREGATOR_URL")]
 
 EDITION = "legacy"
 KEY_PREFIX = "demo2022"

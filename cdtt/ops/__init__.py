@@ -1,0 +1,1 @@
+"""Operator commands: `cdtt check` (recount against the figures) and `cdtt streams trim`."""

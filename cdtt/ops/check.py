@@ -1,0 +1,196 @@
+"""`cdtt check`: recount the figures from the producers' own data, compare with the aggregator's.
+
+Each producer recounts from its own database (they may be separate servers): the registry
+its units and active teams with their members (services/registry/adapters/recount.py),
+activity its support events (services/activity/adapters/recount.py). This command rolls
+those up the unit paths by DESIGN.md's definitions and compares every counter of every
+unit and nation, and every support split, with the aggregator's projections
+(services/aggregator/adapters/audit.py). Run it once the system is quiet (lag 0);
+`--wait` retries until the figures agree or the time is up, for a system still settling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.activity.adapters.recount import SupportSum, recount_support
+from services.aggregator.adapters.audit import Figures, add_split, stored_figures
+from services.aggregator.domain import (
+    COUNTERS,
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+    ancestor_keys,
+    scope_keys,
+)
+from services.registry.adapters.recount import RegistryRecount, recount_registry
+from shared.contracts.units import EDITIONS, Edition
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import ServiceName, Settings
+
+app = typer.Typer(add_completion=False)
+
+
+def add_registry(recount: RegistryRecount, into: Figures) -> None:
+    """Units (the denominators), and active teams with their members, rolled up."""
+    for unit in recount.units:
+        key = FigureKey(unit.edition, unit.code)
+        into.units.add(key)
+        into.counters.setdefault(key, FigureDelta())
+        for ancestor in ancestor_keys(unit.edition, unit.path):
+            into.add(ancestor, **{f"total_{unit.level}": 1})
+    covered: set[tuple[Edition, tuple[str, ...], str]] = set()
+    for team in recount.active_teams:
+        for key in scope_keys(team.edition, team.path):
+            into.add(key, teams=1, members=team.members)
+        into.add(FigureKey(team.edition, team.path[-1]), direct_teams=1)
+        covered.add((team.edition, team.path, team.level))
+    for edition, path, level in covered:
+        for key in ancestor_keys(edition, path):
+            into.add(key, **{f"covered_{level}": 1})
+
+
+def add_support(sums: Iterable[SupportSum], into: Figures) -> None:
+    """Support events, by the unit path each was recorded under, rolled up."""
+    for row in sums:
+        for key in scope_keys(row.edition, row.unit_path):
+            into.add(key, support_events=row.events, support_residents=row.residents)
+            for split, bucket in ((into.by_category, row.category), (into.by_month, row.month)):
+                add_split(
+                    split, SupportKey(key.edition, key.code, bucket), row.events, row.residents
+                )
+
+
+def _name(key: FigureKey) -> str:
+    return f"{key.edition} {key.code or '(national)'}"
+
+
+def differences(recounted: Figures, aggregated: Figures) -> list[str]:
+    """One line per figure that differs: `<edition> <code>: <figure> aggregator=A recount=R`."""
+    lines = []
+    for key in sorted(recounted.units - aggregated.units):
+        lines.append(f"{_name(key)}: unit missing from the aggregator")
+    for key in sorted(aggregated.units - recounted.units):
+        lines.append(f"{_name(key)}: unit unknown to the registry")
+    zero = FigureDelta()
+    for key in sorted(recounted.counters.keys() | aggregated.counters.keys()):
+        expected = recounted.counters.get(key, zero)
+        actual = aggregated.counters.get(key, zero)
+        for name in COUNTERS:
+            if getattr(expected, name) != getattr(actual, name):
+                lines.append(
+                    f"{_name(key)}: {name} aggregator={getattr(actual, name)} "
+                    f"recount={getattr(expected, name)}"
+                )
+    for what, expected_split, actual_split in (
+        ("support by category", recounted.by_category, aggregated.by_category),
+        ("support by month", recounted.by_month, aggregated.by_month),
+    ):
+        for split_key in sorted(expected_split.keys() | actual_split.keys()):
+            expected_value = expected_split.get(split_key, SupportDelta())
+            actual_value = actual_split.get(split_key, SupportDelta())
+            if expected_value != actual_value:
+                where = _name(FigureKey(split_key.edition, split_key.code))
+                lines.append(
+                    f"{where}: {what} {split_key.bucket} "
+                    f"aggregator={actual_value.events} events/{actual_value.residents} residents "
+                    f"recount={expected_value.events} events/{expected_value.residents} residents"
+                )
+    return lines
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    differences: list[str]
+    units: int
+    teams: int
+    members: int
+    support_events: int
+
+
+async def _read[T](
+    settings: Settings, service: ServiceName, read: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """`read` on a connection to `service`'s own database (each may be a server of its own)."""
+    async with (
+        engine_scope(settings.database_url_for(service), pool_size=1) as engine,
+        engine.connect() as conn,
+    ):
+        return await read(conn)
+
+
+async def run_check(settings: Settings, editions: Iterable[Edition] = EDITIONS) -> CheckResult:
+    """Recount and compare once."""
+    editions = list(editions)
+    recounted = Figures()
+    add_registry(
+        await _read(settings, "registry", partial(recount_registry, editions=editions)), recounted
+    )
+    add_support(
+        await _read(settings, "activity", partial(recount_support, editions=editions)), recounted
+    )
+    aggregated = await _read(settings, "aggregator", partial(stored_figures, editions=editions))
+    national = [recounted.counters.get(FigureKey(e, "")) or FigureDelta() for e in editions]
+    return CheckResult(
+        differences=differences(recounted, aggregated),
+        units=len(recounted.units),
+        teams=sum(n.teams for n in national),
+        members=sum(n.members for n in national),
+        support_events=sum(n.support_events for n in national),
+    )
+
+
+async def check_until(settings: Settings, editions: list[Edition], wait: float) -> CheckResult:
+    """Check, and keep checking while there are differences, up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = await run_check(settings, editions)
+        if not result.differences or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(0.5)
+
+
+@app.command()
+def check(
+    edition: Annotated[
+        list[str] | None, typer.Option(help="edition to check (repeatable; default: both)")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="seconds to keep re-checking while figures still differ")
+    ] = 0.0,
+    limit: Annotated[int, typer.Option(help="differences to print at most")] = 200,
+) -> None:
+    """Recount the figures from the producers' data; compare with the aggregator's.
+
+    Teams, members, coverage and support are recounted by the registry and activity from
+    their own tables and compared unit by unit; exits 1 listing the differences.
+    """
+    chosen = edition or list(EDITIONS)
+    unknown = [e for e in chosen if e not in EDITIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown edition(s) {unknown}; use {list(EDITIONS)}")
+    editions = [e for e in EDITIONS if e in chosen]
+    result = asyncio.run(check_until(Settings(), editions, wait))
+    scope = (
+        f"{result.units} units, {result.teams} active teams, {result.members} members, "
+        f"{result.support_events} support events ({', '.join(chosen)})"
+    )
+    if not result.differences:
+        typer.echo(f"check: no differences; {scope}")
+        return
+    for line in result.differences[:limit]:
+        typer.echo(line)
+    more = len(result.differences) - limit
+    if more > 0:
+        typer.echo(f"... and {more} more")
+    typer.echo(f"check: {len(result.differences)} differences; {scope}", err=True)
+    raise typer.Exit(1)

@@ -1,0 +1,114 @@
+"""The registry's side of a recount (`cdtt check`, the national bench): units and active teams.
+
+What the aggregator's figures must agree with once the system is quiet: every unit (the
+denominators) and every active team with its member count, or the same counted for one
+scope. Read-only; nothing here is on a request path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.registry.adapters.tables import members, teams, units
+from shared.contracts.units import Edition
+
+
+@dataclass(frozen=True)
+class RecountedUnit:
+    edition: Edition
+    code: str
+    level: str
+    path: tuple[str, ...]  # province first, the unit itself last
+
+
+@dataclass(frozen=True)
+class RecountedTeam:
+    """An active team: where it is placed and how many members it has now."""
+
+    edition: Edition
+    level: str  # of the unit it is placed on
+    path: tuple[str, ...]
+    members: int
+
+
+@dataclass(frozen=True)
+class RegistryRecount:
+    units: list[RecountedUnit]
+    active_teams: list[RecountedTeam]
+
+
+async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -> RegistryRecount:
+    """Every unit and every active team of `editions`."""
+    chosen = list(editions)
+    unit_rows = await conn.execute(
+        select(units.c.edition, units.c.code, units.c.level, units.c.path).where(
+            units.c.edition.in_(chosen)
+        )
+    )
+    placed_on = and_(units.c.edition == teams.c.edition, units.c.code == teams.c.unit_code)
+    team_rows = await conn.execute(
+        select(
+            teams.c.edition,
+            units.c.level,
+            units.c.path,
+            func.count(members.c.member_id).label("members"),
+        )
+        .select_from(
+            teams.join(units, placed_on).outerjoin(members, members.c.team_id == teams.c.team_id)
+        )
+        .where(teams.c.status == "active", teams.c.edition.in_(chosen))
+        .group_by(teams.c.team_id, teams.c.edition, units.c.level, units.c.path)
+    )
+    return RegistryRecount(
+        units=[RecountedUnit(u.edition, u.code, u.level, tuple(u.path)) for u in unit_rows],
+        active_teams=[
+            RecountedTeam(t.edition, t.level, tuple(t.path), t.members) for t in team_rows
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class ScopeRecount:
+    """The registry's figures of one scope, as /v1/coverage/{code} serves them."""
+
+    teams: int
+    members: int
+    coverage: dict[str, dict[str, int]]  # level below the scope -> {"covered", "total"}
+
+
+_SCOPE = text("""
+WITH scope AS (
+  SELECT * FROM registry.units
+  WHERE edition = :edition AND (:code = '' OR path[:depth] = :code)
+)
+SELECT
+  (SELECT count(*) FROM registry.teams t JOIN scope u ON u.code = t.unit_code
+    WHERE t.edition = :edition AND t.status = 'active') AS teams,
+  (SELECT count(*) FROM registry.members m JOIN registry.teams t ON t.team_id = m.team_id
+    JOIN scope u ON u.code = t.unit_code WHERE t.edition = :edition AND t.status = 'active')
+    AS members,
+  (SELECT json_object_agg(level, json_build_object('covered', covered, 'total', total))
+   FROM (SELECT u.level, count(*) AS total, count(t.team_id) AS covered FROM scope u
+         LEFT JOIN registry.teams t ON t.edition = u.edition AND t.unit_code = u.code
+           AND t.status = 'active'
+         WHERE u.code <> :code GROUP BY u.level) AS levels)::text AS coverage
+""")
+
+
+async def recount_scope(
+    conn: AsyncConnection, edition: Edition, code: str, depth: int
+) -> ScopeRecount:
+    """Teams, members and covered/total per level in the subtree of `code`, the unit at
+    `depth` of its path ("" and 0: the nation), counted in one statement."""
+    row: Any = (
+        await conn.execute(_SCOPE, {"edition": edition, "code": code, "depth": depth})
+    ).one()
+    return ScopeRecount(
+        teams=row.teams, members=row.members, coverage=json.loads(row.coverage or "{}")
+    )
