@@ -22,18 +22,20 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
-import asyncpg
 import orjson
 
 from bench.harness import ItemResult, Process, Row, Scratch, cdtt_serve, fmt_ms, percentile
 from bench.ingest import BATCH, SINGLE, event_body, wait_for_directory
 from bench.loadgen import Connection, get, open_loop, post
 from bench.traffic import Team
+from services.aggregator.adapters.audit import support_counts
 from services.registry.adapters.official_units import official_units
 from services.registry.cli import load_units
+from shared.contracts.units import Edition
 from shared.runtime.db import engine_scope
-from shared.runtime.settings import libpq_url
+from shared.runtime.settings import Settings
 
+EDITION: Edition = "2025"
 PROVINCE = "01"
 PROBE_VILLAGES = 20
 BACKGROUND_COMMUNES = 20
@@ -138,19 +140,18 @@ async def send_probes(
         probes.done = True
 
 
-async def watch_probes(dsn: str, villages: Sequence[str], probes: Probes) -> None:
+async def watch_probes(settings: Settings, villages: Sequence[str], probes: Probes) -> None:
     """Read the probe villages' committed figures every POLL_SECONDS, straight from the row
     that /v1/coverage/{code} serves (a GET from then on shows the probe); a probe is seen once
     its village's count reaches it. Not over HTTP: a read costs the aggregator ~4 ms of CPU,
     and a watcher reading that often would be a large part of the load it measures."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        read = await conn.prepare(
-            "SELECT code, support_events FROM aggregator.figures "
-            "WHERE edition = '2025' AND code = ANY($1::text[])"
-        )
+    async with (
+        engine_scope(settings.database_url_for("aggregator"), pool_size=1) as engine,
+        engine.connect() as connection,
+    ):
+        conn = await connection.execution_options(isolation_level="AUTOCOMMIT")
         while not probes.done or probes.waiting:
-            counts = {row["code"]: row["support_events"] for row in await read.fetch(villages)}
+            counts = await support_counts(conn, EDITION, villages)
             seen_at = time.perf_counter()
             still = []
             for accepted, village, count in probes.waiting:
@@ -160,8 +161,6 @@ async def watch_probes(dsn: str, villages: Sequence[str], probes: Probes) -> Non
                     still.append((accepted, village, count))
             probes.waiting = still
             await asyncio.sleep(POLL_SECONDS)
-    finally:
-        await conn.close()
 
 
 async def served_counts(aggregator: Process, villages: Sequence[str]) -> dict[str, int]:
@@ -203,11 +202,10 @@ async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
 
         probes = Probes()
         villages = [team.path[-1] for team in probe_teams]
-        dsn = libpq_url(settings.database_url_for("aggregator"))
         load, *_ = await asyncio.gather(
             open_loop(activity.base_url, batch, BATCHES_PER_SECOND, seconds, connections=4),
             send_probes(activity, probe_teams, seconds, probes),
-            watch_probes(dsn, villages, probes),
+            watch_probes(settings, villages, probes),
         )
         lost = sum(probes.sent.values()) - len(probes.latencies)
         # What the endpoint serves once the load is over: every probe, no more, no fewer.

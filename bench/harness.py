@@ -55,17 +55,18 @@ class Scratch:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     template: str | None = None
 
-    async def _admin(self) -> asyncpg.Connection:
-        return await asyncpg.connect(database_url(self.base_url, "postgres"))
+    async def _admin(self, sql: str) -> None:
+        """One statement on the server's `postgres` database (CREATE/DROP DATABASE)."""
+        admin = await asyncpg.connect(database_url(self.base_url, "postgres"))
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
 
     async def prepare(self) -> None:
         """Create and migrate the template every item's database is copied from."""
         name = f"cdtt_bench_{self.run}_template"
-        admin = await self._admin()
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        await self._admin(f'CREATE DATABASE "{name}"')
         self.template = name
         await stack.migrate_all(self._settings(name, ""))
 
@@ -85,11 +86,7 @@ class Scratch:
         )
 
     async def _drop(self, name: str) -> None:
-        admin = await self._admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     @contextlib.asynccontextmanager
     async def space(self, label: str) -> AsyncIterator[Settings]:
@@ -98,11 +95,7 @@ class Scratch:
             raise RuntimeError("Scratch.prepare() first")
         name = f"cdtt_bench_{self.run}_{label}"
         namespace = f"bench:{self.run}:{label}:"
-        admin = await self._admin()
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        finally:
-            await admin.close()
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         try:
             yield self._settings(name, namespace)
         finally:
@@ -214,6 +207,29 @@ class Paired:
             "median_baseline": median(self.baseline),
             "median_ratio": self.ratio,
         }
+
+
+def ratio_row(
+    item: str,
+    measure: str,
+    paired: Paired,
+    baseline: str,
+    target: str,
+    least: float,
+    note: str = "",
+) -> Row:
+    """The row of a measure taken in pairs against a raw baseline: rates, and the median ratio
+    that meets the target at `least`."""
+    return Row(
+        item=item,
+        measure=measure,
+        ours=fmt_rate(median(paired.ours)),
+        baseline=f"{fmt_rate(median(paired.baseline))} ({baseline})",
+        result=f"{paired.ratio:.2f}×",
+        target=target,
+        met=paired.ratio >= least,
+        note=note,
+    )
 
 
 @dataclass

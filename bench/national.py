@@ -5,7 +5,8 @@ except its last part, which activity's relay and the aggregator's consumer carry
 production while the three services run. Once the aggregator has applied it all, each
 scope (a province, a commune, the nation) is read over HTTP (p99 of a closed loop) and
 recounted by SQL over the producers' tables (teams, members, covered/total per level,
-support by category and by month: what the endpoint serves); the two must agree.
+support by category and by month: what the endpoint serves; each producer's own recount,
+services/<producer>/adapters/recount.py); the two must agree.
 Resident memory of each service is sampled every half second throughout.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.harness import (
     ItemResult,
@@ -37,7 +39,13 @@ from bench.harness import (
 )
 from bench.loadgen import Connection, closed_loop, get
 from bench.national_load import Scale, load_activity, load_aggregator, load_registry, publish_rest
-from shared.runtime.settings import ServiceName, libpq_url
+from services.activity.adapters.recount import recount_scope_support
+from services.aggregator.adapters.audit import support_counts
+from services.aggregator.domain import NATIONAL
+from services.registry.adapters.recount import recount_scope
+from shared.contracts.units import Edition
+from shared.runtime.db import engine_scope
+from shared.runtime.settings import ServiceName, Settings, libpq_url
 
 # Full mode: the national registry and 10 million support events, but the last 200,000
 # (not a million) through relay and consumers: at ~2,400 events/s here a million would
@@ -45,45 +53,27 @@ from shared.runtime.settings import ServiceName, libpq_url
 # override both (e.g. 10000000 / 1000000 on a machine with time for it).
 FULL = Scale(100_000, 100_000, 5, 10_000_000, 200_000)
 QUICK = Scale(3_000, 3_000, 5, 60_000, 5_000)
+EDITION: Edition = "2025"
 PROVINCE, COMMUNE = "01", "00004"  # Hà Nội, and its first ward (Ba Đình)
 # One reader: the latency an operator sees, not a queue of concurrent reads.
 READS, READ_CONCURRENCY, RECOUNTS = 600, 1, 3
 
-_RECOUNT_UNITS = """
-WITH scope AS (SELECT * FROM registry.units WHERE edition = '2025' AND ($1 = '' OR path[$2] = $1))
-SELECT
-  (SELECT count(*) FROM registry.teams t JOIN scope u ON u.code = t.unit_code
-    WHERE t.edition = '2025' AND t.status = 'active') AS teams,
-  (SELECT count(*) FROM registry.members m JOIN registry.teams t ON t.team_id = m.team_id
-    JOIN scope u ON u.code = t.unit_code WHERE t.edition = '2025' AND t.status = 'active')
-    AS members,
-  (SELECT json_object_agg(level, json_build_object('covered', covered, 'total', total))
-   FROM (SELECT u.level, count(*) AS total, count(t.team_id) AS covered FROM scope u
-         LEFT JOIN registry.teams t ON t.edition = u.edition AND t.unit_code = u.code
-           AND t.status = 'active'
-         WHERE u.code <> $1 GROUP BY u.level) AS levels) AS coverage
-"""
-_RECOUNT_SUPPORT = """
-SELECT category, to_char(occurred_on, 'YYYY-MM') AS month, count(*) AS events,
-       sum(residents_helped) AS residents
-FROM activity.support_events WHERE edition = '2025' AND ($1 = '' OR unit_path[$2] = $1)
-GROUP BY GROUPING SETS ((category), (month))
-"""
 
-
-async def recount(conn: asyncpg.Connection, code: str, depth: int) -> dict[str, Any]:
-    """The figures of the unit `code` at `depth` in its path ("" : the nation), by SQL."""
-    units = await conn.fetchrow(_RECOUNT_UNITS, code, depth)
-    support = await conn.fetch(_RECOUNT_SUPPORT, code, depth)
-    by_category = {r["category"]: r["events"] for r in support if r["category"]}
+async def recount(
+    registry: AsyncConnection, activity: AsyncConnection, code: str, depth: int
+) -> dict[str, Any]:
+    """The figures of the unit `code` at `depth` in its path ("" : the nation), recounted by
+    SQL over the producers' tables (each producer's own recount)."""
+    units = await recount_scope(registry, EDITION, code, depth)
+    support = await recount_scope_support(activity, EDITION, code, depth)
     return {
-        "teams": units["teams"],
-        "members": units["members"],
-        "coverage": orjson.loads(units["coverage"] or "{}"),
-        "events": sum(by_category.values()),
-        "residents": sum(r["residents"] for r in support if r["category"]),
-        "by_category": by_category,
-        "by_month": {r["month"]: r["events"] for r in support if r["month"]},
+        "teams": units.teams,
+        "members": units.members,
+        "coverage": units.coverage,
+        "events": support.events,
+        "residents": support.residents,
+        "by_category": support.by_category,
+        "by_month": support.by_month,
     }
 
 
@@ -124,16 +114,25 @@ class Memory:
                 await task
 
 
+@contextlib.asynccontextmanager
+async def connected(settings: Settings, service: ServiceName) -> AsyncIterator[AsyncConnection]:
+    """A connection to `service`'s own database, opened before any timing starts; each read
+    commits on its own (a watcher never sits in an open transaction)."""
+    async with (
+        engine_scope(settings.database_url_for(service), pool_size=1) as engine,
+        engine.connect() as conn,
+    ):
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def say(message: str) -> None:
     print(f"  national: {message}", file=sys.stderr, flush=True)
 
 
-async def wait_applied(conn: asyncpg.Connection, total: int, within: float) -> None:
+async def wait_applied(aggregator: AsyncConnection, total: int, within: float) -> None:
     deadline = time.monotonic() + within
     while True:
-        applied = await conn.fetchval(
-            "SELECT support_events FROM aggregator.figures WHERE edition = '2025' AND code = ''"
-        )
+        applied = (await support_counts(aggregator, EDITION, [NATIONAL])).get(NATIONAL, 0)
         if applied == total:
             return
         if time.monotonic() > deadline:
@@ -188,9 +187,13 @@ async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
                 )
                 services: dict[str, Process] = dict(zip(names, started_services, strict=True))
                 await stack.enter_async_context(memory.sampling(services))
+                readers = {
+                    name: await stack.enter_async_context(connected(settings, name))
+                    for name in names
+                }
                 started = time.monotonic()
                 await publish_rest(conn, scale)
-                await wait_applied(conn, scale.support_events, within=3_600)
+                await wait_applied(readers["aggregator"], scale.support_events, within=3_600)
                 timings["through_consumers_s"] = time.monotonic() - started
                 say(f"the last part applied in {timings['through_consumers_s']:.0f} s")
                 aggregator = services["aggregator"]
@@ -204,7 +207,9 @@ async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
                     times, figures = [], {}
                     for _ in range(RECOUNTS):
                         begun = time.perf_counter()
-                        figures = await recount(conn, code, depth)
+                        figures = await recount(
+                            readers["registry"], readers["activity"], code, depth
+                        )
                         times.append(time.perf_counter() - begun)
                     agree = figures == served(body)
                     ratio = median(times) / p99

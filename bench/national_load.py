@@ -16,12 +16,26 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.activity.adapters.tables import outbox
+from services.activity.adapters import tables as activity
+from services.aggregator.adapters import tables as aggregator
 from services.aggregator.domain import COUNTERS
+from services.registry.adapters import tables as registry
 from services.registry.adapters.official_units import official_units
 from shared.contracts.events.activity import CATEGORIES
 from shared.contracts.streams import ACTIVITY_EVENTS
 from shared.messaging.outbox import notify_channel
+
+# This fast path writes the services' tables itself, standing in for them; it names each
+# table through its owner's definition, so that the dependency shows in the imports.
+REGISTRY_UNITS, TEAMS, MEMBERS = (
+    t.fullname for t in (registry.units, registry.teams, registry.members)
+)
+TEAM_DIRECTORY, SUPPORT_EVENTS, OUTBOX = (
+    t.fullname for t in (activity.team_directory, activity.support_events, activity.outbox)
+)
+AGGREGATOR_UNITS, TEAM_STATES, FIGURES = (
+    t.fullname for t in (aggregator.units, aggregator.team_states, aggregator.figures)
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +73,8 @@ _EVENT_COLUMNS = (
 async def load_registry(conn: asyncpg.Connection, scale: Scale) -> None:
     units = [u for province in official_units("2025") for u in province.units]
     await conn.copy_records_to_table(
-        "units",
-        schema_name="registry",
+        registry.units.name,
+        schema_name=registry.units.schema,
         columns=["edition", "code", "name", "level", "kind", "parent_code", "path"],
         records=[
             (u.edition, u.code, u.name, u.level, u.kind, u.parent_code, list(u.path)) for u in units
@@ -68,11 +82,11 @@ async def load_registry(conn: asyncpg.Connection, scale: Scale) -> None:
     )
     communes = sum(u.level == "commune" for u in units)
     await conn.execute(
-        """
-        INSERT INTO registry.units (edition, code, name, level, kind, parent_code, path)
+        f"""
+        INSERT INTO {REGISTRY_UNITS} (edition, code, name, level, kind, parent_code, path)
         SELECT '2025', v.code, 'Thôn ' || v.n, 'village', 'thôn', c.code, c.path || v.code
         FROM (SELECT code, path, row_number() OVER (ORDER BY code) - 1 AS i
-              FROM registry.units WHERE edition = '2025' AND level = 'commune') AS c
+              FROM {REGISTRY_UNITS} WHERE edition = '2025' AND level = 'commune') AS c
         CROSS JOIN LATERAL (
             SELECT n, c.code || '-' || lpad(n::text, 3, '0') AS code
             FROM generate_series(1, $1::int / $2::int + (c.i < $1::int % $2::int)::int) AS n
@@ -83,14 +97,14 @@ async def load_registry(conn: asyncpg.Connection, scale: Scale) -> None:
     )
     on_communes = min(scale.teams, communes)
     await conn.execute(
-        """
-        INSERT INTO registry.teams (team_id, edition, unit_code, name, status, version)
+        f"""
+        INSERT INTO {TEAMS} (team_id, edition, unit_code, name, status, version)
         SELECT gen_random_uuid(), '2025', code, 'Tổ công nghệ số ' || code, 'active', 1
         FROM (
-            (SELECT code FROM registry.units WHERE edition = '2025' AND level = 'commune'
+            (SELECT code FROM {REGISTRY_UNITS} WHERE edition = '2025' AND level = 'commune'
              ORDER BY md5(code) LIMIT $1)
             UNION ALL
-            (SELECT code FROM registry.units WHERE edition = '2025' AND level = 'village'
+            (SELECT code FROM {REGISTRY_UNITS} WHERE edition = '2025' AND level = 'village'
              ORDER BY md5(code) LIMIT $2)
         ) AS covered
         """,
@@ -98,11 +112,11 @@ async def load_registry(conn: asyncpg.Connection, scale: Scale) -> None:
         scale.teams - on_communes,
     )
     await conn.execute(
-        """
-        INSERT INTO registry.members (member_id, team_id, full_name, role)
+        f"""
+        INSERT INTO {MEMBERS} (member_id, team_id, full_name, role)
         SELECT gen_random_uuid(), t.team_id, 'Thành viên ' || m,
                CASE WHEN m = 1 THEN 'leader' ELSE 'member' END
-        FROM registry.teams t CROSS JOIN generate_series(1, $1::int) AS m
+        FROM {TEAMS} t CROSS JOIN generate_series(1, $1::int) AS m
         """,
         scale.members_per_team,
     )
@@ -113,20 +127,20 @@ async def load_activity(
 ) -> None:
     """The directory, then every support event but the last `through_consumers`."""
     await conn.execute(
-        """
-        INSERT INTO activity.team_directory
+        f"""
+        INSERT INTO {TEAM_DIRECTORY}
             (team_id, edition, unit_code, unit_level, unit_path, status, version)
         SELECT t.team_id, t.edition, t.unit_code, u.level, u.path, t.status, t.version
-        FROM registry.teams t JOIN registry.units u
+        FROM {TEAMS} t JOIN {REGISTRY_UNITS} u
           ON u.edition = t.edition AND u.code = t.unit_code
         """
     )
     await conn.execute(
-        """
+        f"""
         CREATE TABLE bench_teams AS
         SELECT row_number() OVER (ORDER BY team_id) - 1 AS n, team_id, edition, unit_code,
                unit_path
-        FROM activity.team_directory;
+        FROM {TEAM_DIRECTORY};
         CREATE UNIQUE INDEX ON bench_teams (n);
         ANALYZE bench_teams;
         """
@@ -136,7 +150,7 @@ async def load_activity(
     for start in range(0, fast, chunk):
         end = min(fast, start + chunk) - 1
         await conn.execute(
-            f"INSERT INTO activity.support_events ({_EVENT_COLUMNS}) {_EVENTS}",
+            f"INSERT INTO {SUPPORT_EVENTS} ({_EVENT_COLUMNS}) {_EVENTS}",
             start,
             end,
             scale.teams,
@@ -147,27 +161,27 @@ async def load_activity(
 async def load_aggregator(conn: asyncpg.Connection) -> None:
     """Units, team states and figures, computed from the producers' tables."""
     await conn.execute(
-        """
-        INSERT INTO aggregator.units (edition, code, name, level, parent_code, path)
-        SELECT edition, code, name, level, parent_code, path FROM registry.units;
-        INSERT INTO aggregator.team_states
+        f"""
+        INSERT INTO {AGGREGATOR_UNITS} (edition, code, name, level, parent_code, path)
+        SELECT edition, code, name, level, parent_code, path FROM {REGISTRY_UNITS};
+        INSERT INTO {TEAM_STATES}
             (team_id, edition, version, status, unit_path, unit_level, member_count)
         SELECT t.team_id, t.edition, t.version, t.status, u.path, u.level,
-               (SELECT count(*) FROM registry.members m WHERE m.team_id = t.team_id)
-        FROM registry.teams t JOIN registry.units u
+               (SELECT count(*) FROM {MEMBERS} m WHERE m.team_id = t.team_id)
+        FROM {TEAMS} t JOIN {REGISTRY_UNITS} u
           ON u.edition = t.edition AND u.code = t.unit_code;
         """
     )
     # Support summed per unit path and category in one scan; months in a second.
     await conn.execute(
-        """
+        f"""
         CREATE TABLE bench_support_cat AS
         SELECT edition, unit_path, category, count(*) AS events, sum(residents_helped) AS residents
-        FROM activity.support_events GROUP BY edition, unit_path, category;
+        FROM {SUPPORT_EVENTS} GROUP BY edition, unit_path, category;
         CREATE TABLE bench_support_month AS
         SELECT edition, unit_path, to_char(occurred_on, 'YYYY-MM') AS month, count(*) AS events,
                sum(residents_helped) AS residents
-        FROM activity.support_events GROUP BY edition, unit_path, month;
+        FROM {SUPPORT_EVENTS} GROUP BY edition, unit_path, month;
         """
     )
     zero = dict.fromkeys(COUNTERS, "0")
@@ -182,27 +196,27 @@ async def load_aggregator(conn: asyncpg.Connection) -> None:
     scope = "unnest(ARRAY[''] || {}) AS k(code)"
     await conn.execute(
         f"""
-        INSERT INTO aggregator.figures (edition, code, {", ".join(COUNTERS)})
+        INSERT INTO {FIGURES} (edition, code, {", ".join(COUNTERS)})
         SELECT edition, code, {", ".join(f"sum({c})" for c in COUNTERS)}
         FROM (
-            SELECT u.edition, u.code, {row()} FROM registry.units u
+            SELECT u.edition, u.code, {row()} FROM {REGISTRY_UNITS} u
             UNION ALL
             SELECT u.edition, k.code, {row(**totals)}
-            FROM registry.units u, {ancestors} AS k(code)
+            FROM {REGISTRY_UNITS} u, {ancestors} AS k(code)
             UNION ALL
             SELECT u.edition, k.code, {row(**covered)}
-            FROM registry.units u, {ancestors} AS k(code)
-            WHERE EXISTS (SELECT 1 FROM registry.teams t WHERE t.edition = u.edition
+            FROM {REGISTRY_UNITS} u, {ancestors} AS k(code)
+            WHERE EXISTS (SELECT 1 FROM {TEAMS} t WHERE t.edition = u.edition
                           AND t.unit_code = u.code AND t.status = 'active')
             UNION ALL
             SELECT t.edition, k.code, {
             row(teams="1", members="t.member_count", direct_teams="(k.code = u.code)::int")
         }
             FROM (SELECT t.edition, t.unit_code,
-                         (SELECT count(*) FROM registry.members m WHERE m.team_id = t.team_id)
+                         (SELECT count(*) FROM {MEMBERS} m WHERE m.team_id = t.team_id)
                            AS member_count
-                  FROM registry.teams t WHERE t.status = 'active') AS t
-            JOIN registry.units u ON u.edition = t.edition AND u.code = t.unit_code,
+                  FROM {TEAMS} t WHERE t.status = 'active') AS t
+            JOIN {REGISTRY_UNITS} u ON u.edition = t.edition AND u.code = t.unit_code,
             {scope.format("u.path")}
             UNION ALL
             SELECT s.edition, k.code, {
@@ -214,12 +228,12 @@ async def load_aggregator(conn: asyncpg.Connection) -> None:
         """
     )
     for table, bucket, source in (
-        ("support_by_category", "category", "bench_support_cat"),
-        ("support_by_month", "month", "bench_support_month"),
+        (aggregator.support_by_category.fullname, "category", "bench_support_cat"),
+        (aggregator.support_by_month.fullname, "month", "bench_support_month"),
     ):
         await conn.execute(
             f"""
-            INSERT INTO aggregator.{table} (edition, code, {bucket}, events, residents)
+            INSERT INTO {table} (edition, code, {bucket}, events, residents)
             SELECT s.edition, k.code, s.{bucket}, sum(s.events), sum(s.residents)
             FROM {source} s, {scope.format("s.unit_path")}
             GROUP BY s.edition, k.code, s.{bucket}
@@ -238,10 +252,10 @@ async def publish_rest(conn: asyncpg.Connection, scale: Scale, chunk: int = 50_0
             await conn.execute(
                 f"""
                 WITH new AS (
-                    INSERT INTO activity.support_events ({_EVENT_COLUMNS}) {_EVENTS}
+                    INSERT INTO {SUPPORT_EVENTS} ({_EVENT_COLUMNS}) {_EVENTS}
                     RETURNING *
                 )
-                INSERT INTO activity.outbox (stream, event_id, event_type, envelope)
+                INSERT INTO {OUTBOX} (stream, event_id, event_type, envelope)
                 SELECT $4, event_id, 'support.recorded', json_build_object(
                     'event_id', event_id, 'type', 'support.recorded', 'schema_version', 1,
                     'occurred_at', now(), 'producer', 'activity', 'edition', edition,
@@ -256,4 +270,4 @@ async def publish_rest(conn: asyncpg.Connection, scale: Scale, chunk: int = 50_0
                 scale.teams,
                 ACTIVITY_EVENTS,
             )
-            await conn.execute(f"NOTIFY {notify_channel(outbox)}")
+            await conn.execute(f"NOTIFY {notify_channel(activity.outbox)}")

@@ -16,18 +16,8 @@ import time
 
 from redis.asyncio import Redis
 
-from bench import apply
+from bench import apply, traffic
 from bench.harness import ItemResult, Row, Scratch, fmt_rate, median, rate, service_env
-from bench.traffic import (
-    activity_key,
-    check_shapes,
-    fill,
-    hierarchy,
-    registry_key,
-    support_envelopes,
-    team_envelopes,
-    unit_envelopes,
-)
 from cdtt.stack import cdtt_command
 from shared.runtime.settings import Settings
 
@@ -58,16 +48,18 @@ async def run(scratch: Scratch, *, quick: bool, apply_result: ItemResult | None)
     # million, to stay within 20 minutes; BENCH_REBUILD_ENTRIES overrides it.
     total, runs = (20_000, 1) if quick else (300_000, 1)
     total = int(os.environ.get("BENCH_REBUILD_ENTRIES", total))
-    tree = hierarchy(4, 50, 10)
-    registry_events = [*unit_envelopes(tree), *team_envelopes(tree)]
-    support = support_envelopes(tree, total - len(registry_events), seed=6)
-    check_shapes(registry_events, support)
+    tree = traffic.hierarchy(4, 50, 10)
+    registry_events = [*traffic.unit_envelopes(tree), *traffic.team_envelopes(tree)]
+    support = traffic.support_envelopes(tree, total - len(registry_events), seed=6)
+    traffic.check_shapes(registry_events, support)
     rates = []
     async with scratch.space("rebuild") as settings:
         redis = Redis.from_url(settings.require_redis_url())
         try:
-            await fill(redis, registry_key(settings.stream_namespace), registry_events)
-            await fill(redis, activity_key(settings.stream_namespace), support)
+            await traffic.fill(
+                redis, traffic.registry_key(settings.stream_namespace), registry_events
+            )
+            await traffic.fill(redis, traffic.activity_key(settings.stream_namespace), support)
         finally:
             await redis.aclose()
         del support

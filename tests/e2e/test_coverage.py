@@ -10,16 +10,15 @@ dissolved and members are removed, and finally `cdtt check` must find no differe
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.api import ok, record_support
 from tests.e2e.stack import Stack
 from tests.factories import make_members
 from tests.waiting import wait_until
@@ -27,15 +26,6 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 PROVINCE, DISTRICT = "15", "136"
-CATEGORIES = (
-    "vneid",
-    "public_services",
-    "cashless_payment",
-    "ecommerce",
-    "digital_skills",
-    "online_safety",
-    "other",
-)
 
 
 @dataclass
@@ -86,29 +76,10 @@ class Expected:
         ]
 
 
-async def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
-    assert response.status_code in (statuses or (200,)), (
-        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
-    )
-    return response.json() if response.content else {}
-
-
 async def units_under(registry: httpx.AsyncClient, parent: str) -> list[dict[str, Any]]:
     body = await ok(await registry.get("/v1/units", params={"parent": parent, "edition": "legacy"}))
     items: list[dict[str, Any]] = body["items"]
     return items
-
-
-async def record_support(activity: httpx.AsyncClient, team_id: str, **item: Any) -> None:
-    """POST one support event, waiting out the team directory's short trail (404)."""
-    body = {"team_id": team_id, "edition": "legacy", **item}
-    deadline = time.monotonic() + 30
-    while True:
-        response = await activity.post("/v1/support-events", json=body)
-        if response.status_code != 404 or time.monotonic() > deadline:
-            await ok(response, 202)
-            return
-        await asyncio.sleep(0.1)
 
 
 async def wait_for_figures(
@@ -187,13 +158,7 @@ async def test_a_legacy_province_through_http_at_every_level(stack: Stack) -> No
             (team_commune, "digital_skills", "2024-06-30", 20),
             (team_district, "online_safety", "2024-07-01", 50),
         ):
-            await record_support(
-                activity,
-                team["team_id"],
-                category=category,
-                occurred_on=day,
-                residents_helped=residents,
-            )
+            await record_support(activity, team["team_id"], category, day, residents)
 
         villages_total = 5
         support_first: dict[str, Any] = {

@@ -9,7 +9,6 @@ time that takes is measured. Its CSV export must hold the API's figures.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -26,6 +25,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.e2e.api import ok, record_support
 from tests.e2e.stack import Stack
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_members
 from tests.waiting import wait_until
@@ -57,29 +57,10 @@ class Scenario:
     without_team: list[str]
 
 
-async def ok(response: httpx.Response, *statuses: int) -> Any:
-    assert response.status_code in (statuses or (200,)), (
-        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
-    )
-    return response.json() if response.content else {}
-
-
 async def register_team(registry: httpx.AsyncClient, unit: str, members: int) -> dict[str, Any]:
     body = {"unit_code": unit, "members": make_members(members), "edition": "legacy"}
     team: dict[str, Any] = await ok(await registry.post("/v1/teams", json=body), 201)
     return team
-
-
-async def record_support(activity: httpx.AsyncClient, team_id: str, **item: Any) -> None:
-    """One support event, retried while the activity's team directory trails (404)."""
-    body = {"team_id": team_id, "edition": "legacy", **item}
-    deadline = time.monotonic() + 30
-    while True:
-        response = await activity.post("/v1/support-events", json=body)
-        if response.status_code != 404 or time.monotonic() > deadline:
-            await ok(response, 202)
-            return
-        await asyncio.sleep(0.1)
 
 
 async def coverage(aggregator: httpx.AsyncClient, code: str = "") -> dict[str, Any]:
@@ -121,13 +102,7 @@ async def load_scenario(stack: Stack) -> Scenario:
             ),
             strict=True,
         ):
-            await record_support(
-                activity,
-                team["team_id"],
-                category=category,
-                occurred_on=day,
-                residents_helped=residents,
-            )
+            await record_support(activity, team["team_id"], category, day, residents)
 
         async def settled() -> bool:
             commune = await coverage(aggregator, LEGACY_COMMUNE)

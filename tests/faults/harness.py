@@ -25,12 +25,34 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from shared.contracts.streams import AGGREGATOR_GROUP, READERS, dead_letter_key, stream_key
+from services.activity.adapters import tables as activity
+from services.aggregator.adapters import tables as aggregator
+from services.registry.adapters import tables as registry
+from shared.contracts.streams import (
+    ACTIVITY_EVENTS,
+    AGGREGATOR_GROUP,
+    READERS,
+    dead_letter_key,
+    stream_key,
+)
 from shared.runtime.settings import SERVICES, ServiceName, Settings, libpq_url
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.faults.load import Ledger, LoadDriver
 from tests.waiting import wait_until
 
+# The audit reads every service's own tables (it must not trust the code it audits); it
+# names them through their owners' definitions, so the dependency shows in the imports.
+OUTBOXES: dict[ServiceName, str] = {
+    "registry": registry.outbox.fullname,
+    "activity": activity.outbox.fullname,
+}
+R_UNITS, R_TEAMS, R_MEMBERS = (
+    t.fullname for t in (registry.units, registry.teams, registry.members)
+)
+SUPPORT_EVENTS = activity.support_events.fullname
+PROCESSED, FIGURES, TEAM_STATES = (
+    t.fullname for t in (aggregator.processed_events, aggregator.figures, aggregator.team_states)
+)
 QUIET_TIMEOUT = 120.0
 EDITION = "legacy"
 DeadLetters = Mapping[tuple[str, str], set[str]]  # (stream, group) -> original entry ids
@@ -104,10 +126,10 @@ async def connect(settings: Settings, service: ServiceName) -> AsyncIterator[asy
 
 async def outbox_unsent(settings: Settings) -> dict[str, int]:
     unsent = {}
-    for service in ("registry", "activity"):
+    for service in OUTBOXES:
         async with connect(settings, service) as conn:
             unsent[service] = await conn.fetchval(
-                f"SELECT count(*) FROM {service}.outbox WHERE sent_at IS NULL"
+                f"SELECT count(*) FROM {OUTBOXES[service]} WHERE sent_at IS NULL"
             )
     return unsent
 
@@ -303,7 +325,7 @@ class FaultSystem:
     async def communes(self) -> list[str]:
         async with connect(self.settings, "registry") as conn:
             rows = await conn.fetch(
-                "SELECT code FROM registry.units WHERE edition = $1 AND level = 'commune' "
+                f"SELECT code FROM {R_UNITS} WHERE edition = $1 AND level = 'commune' "
                 "ORDER BY code",
                 EDITION,
             )
@@ -325,6 +347,18 @@ class FaultSystem:
             max_in_flight=max_in_flight,
         )
         driver.start()
+        return driver
+
+    async def under_load(
+        self,
+        warmup: float,
+        services: Iterable[ServiceName] = SERVICES,
+        env: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> LoadDriver:
+        """`services` started, the load (at its base rate) running for `warmup` seconds."""
+        await self.start(services, env)
+        driver = await self.load()
+        await driver.run_for(warmup)
         return driver
 
     async def ready(self, name: str) -> bool:
@@ -462,10 +496,9 @@ class FaultSystem:
         finally:
             await redis.aclose()
         async with connect(self.aggregator_settings, "aggregator") as conn:
-            processed = await conn.fetchval("SELECT count(*) FROM aggregator.processed_events")
+            processed = await conn.fetchval(f"SELECT count(*) FROM {PROCESSED}")
             national = await conn.fetchrow(
-                "SELECT teams, support_events FROM aggregator.figures "
-                "WHERE edition = $1 AND code = ''",
+                f"SELECT teams, support_events FROM {FIGURES} WHERE edition = $1 AND code = ''",
                 EDITION,
             )
         aggregator_poison = sum(len(v) for (_, g), v in found.items() if g == AGGREGATOR_GROUP)
@@ -485,18 +518,18 @@ class FaultSystem:
         async with connect(self.settings, "activity") as conn:
             stored = {
                 str(r["event_id"])
-                for r in await conn.fetch("SELECT event_id FROM activity.support_events")
+                for r in await conn.fetch(f"SELECT event_id FROM {SUPPORT_EVENTS}")
             }
         async with connect(self.aggregator_settings, "aggregator") as conn:
             applied = {
                 str(r["event_id"])
                 for r in await conn.fetch(
-                    "SELECT event_id FROM aggregator.processed_events WHERE stream = $1",
-                    "activity.events.v1",
+                    f"SELECT event_id FROM {PROCESSED} WHERE stream = $1",
+                    ACTIVITY_EVENTS,
                 )
             }
             counted = await conn.fetchval(
-                "SELECT support_events FROM aggregator.figures WHERE edition = $1 AND code = ''",
+                f"SELECT support_events FROM {FIGURES} WHERE edition = $1 AND code = ''",
                 EDITION,
             )
         assert accepted, "the load recorded no support event at all"
@@ -513,8 +546,7 @@ class FaultSystem:
             villages = {
                 r["name"]: r["code"]
                 for r in await conn.fetch(
-                    "SELECT name, code FROM registry.units "
-                    "WHERE edition = $1 AND level = 'village'",
+                    f"SELECT name, code FROM {R_UNITS} WHERE edition = $1 AND level = 'village'",
                     EDITION,
                 )
             }
@@ -524,18 +556,18 @@ class FaultSystem:
                     "SELECT t.team_id, t.unit_code, t.status, t.version, "
                     "coalesce(array_agg(m.member_id::text) FILTER (WHERE m.member_id IS NOT NULL),"
                     " '{}') AS members "
-                    "FROM registry.teams t LEFT JOIN registry.members m USING (team_id) "
+                    f"FROM {R_TEAMS} t LEFT JOIN {R_MEMBERS} m USING (team_id) "
                     "GROUP BY t.team_id"
                 )
             }
             member_names = {
-                r["full_name"] for r in await conn.fetch("SELECT full_name FROM registry.members")
+                r["full_name"] for r in await conn.fetch(f"SELECT full_name FROM {R_MEMBERS}")
             }
         async with connect(self.aggregator_settings, "aggregator") as conn:
             states = {
                 str(r["team_id"]): r
                 for r in await conn.fetch(
-                    "SELECT team_id, version, status, member_count FROM aggregator.team_states"
+                    f"SELECT team_id, version, status, member_count FROM {TEAM_STATES}"
                 )
             }
         by_outcome = {

@@ -57,9 +57,7 @@ async def test_duplicated_entries_and_a_replayed_stream_are_absorbed(
     async with FaultSystem(
         fault_settings, tmp_path, case="duplicates", attempt=attempt, measurements=measurements
     ) as system:
-        await system.start()
-        driver = await system.load()
-        await driver.run_for(WARMUP_SECONDS)
+        driver = await system.under_load(WARMUP_SECONDS)
         copies = await add_copies(fault_settings, None)
         replayed = 0
         for service in ("registry", "activity"):
@@ -106,9 +104,7 @@ async def test_entries_delivered_shuffled_give_the_same_figures(
         ) as system,
     ):
         aggregator_url = database_url(servers.database_url, shuffled_db)
-        await system.start(("registry", "activity"))
-        driver = await system.load()
-        await driver.run_for(WARMUP_SECONDS + TAIL_SECONDS)
+        driver = await system.under_load(WARMUP_SECONDS + TAIL_SECONDS, ("registry", "activity"))
         ledger = await driver.stop()
         await system.quiet(readers={REGISTRY_EVENTS: (ACTIVITY_GROUP,)})
 
@@ -208,9 +204,7 @@ async def test_poison_entries_are_dead_lettered_and_nothing_else(
     async with FaultSystem(
         fault_settings, tmp_path, case="poison", attempt=attempt, measurements=measurements
     ) as system:
-        await system.start()
-        driver = await system.load()
-        await driver.run_for(WARMUP_SECONDS)
+        driver = await system.under_load(WARMUP_SECONDS)
         expected: dict[tuple[str, str], set[str]] = {}
         redis = Redis.from_url(fault_settings.require_redis_url())
         try:

@@ -37,9 +37,7 @@ async def test_redis_losing_every_stream_is_refilled_from_the_outboxes(
         async with FaultSystem(
             settings, tmp_path, case="redis-data-lost", attempt=attempt, measurements=measurements
         ) as system:
-            await system.start()
-            driver = await system.load()
-            await driver.run_for(WARMUP_SECONDS)
+            driver = await system.under_load(WARMUP_SECONDS)
             async with ReadinessWatch(system.stack) as watch:
                 lost_at = time.monotonic()
                 redis_server.kill()
@@ -87,9 +85,7 @@ async def test_postgres_restarted_under_load_answers_503_and_resumes_by_itself(
         ) as system:
             await system.stack.migrate()
             load_units(postgres.url("postgres"))
-            await system.start()
-            driver = await system.load()
-            await driver.run_for(WARMUP_SECONDS)
+            driver = await system.under_load(WARMUP_SECONDS)
             async with ReadinessWatch(system.stack) as watch:
                 down_at = time.monotonic()
                 await postgres.async_stop("immediate")

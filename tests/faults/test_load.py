@@ -118,9 +118,7 @@ async def test_trimming_under_lag_never_removes_an_unacknowledged_entry(
     async with FaultSystem(
         fault_settings, tmp_path, case="trim-under-lag", attempt=attempt, measurements=measurements
     ) as system:
-        await system.start()
-        driver = await system.load()
-        await driver.run_for(WARMUP_SECONDS)
+        driver = await system.under_load(WARMUP_SECONDS)
         system["aggregator"].kill()  # its batch in hand stays pending; the lag grows
         redis = Redis.from_url(fault_settings.require_redis_url())
         removed, rounds = 0, 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import statistics
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +16,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from cdtt.stack import free_port, service_env, start_service
 from services.activity.adapters.tables import team_directory
 from services.activity.bootstrap import create_app
 from shared.contracts.events import UnitRegistered
@@ -123,24 +122,19 @@ async def test_a_directory_consumer_killed_mid_batch_loses_no_team_event(
 
     # A real `cdtt serve activity` that SIGKILLs itself after its first batch of 10
     # committed and before it was acked: the worst moment for a consumer to die.
-    log = tmp_path / "killed.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "cdtt"),
-            *("serve", "activity", "--port", str(_free_port())),
-            env=os.environ
-            | {
-                "CDTT_DATABASE_URL": settings.database_url or "",
-                "CDTT_REDIS_URL": settings.require_redis_url(),
-                "CDTT_STREAM_NAMESPACE": settings.stream_namespace,
-                "CDTT_CONSUMER_BATCH_SIZE": "10",
-                "CDTT_FAULTS": "consumer.before_ack",
-            },
-            stdout=output,
-            stderr=output,
-        )
-        returncode = await asyncio.wait_for(process.wait(), 60)
-    assert returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    env = service_env(
+        settings,
+        base=os.environ,
+        CDTT_CONSUMER_BATCH_SIZE="10",
+        CDTT_FAULTS="consumer.before_ack",
+    )
+    killed = await asyncio.to_thread(
+        start_service, "activity", env, tmp_path, port=free_port(), name="killed"
+    )
+    returncode = await asyncio.to_thread(killed.wait_exit, 60)
+    if returncode is None:
+        killed.kill()
+    assert returncode == -signal.SIGKILL, killed.log_tail(60)
     key = stream_key(REGISTRY_EVENTS, settings.stream_namespace)
     assert int((await redis.xpending(key, ACTIVITY_GROUP))["pending"]) == 10
 
@@ -160,13 +154,6 @@ async def test_a_directory_consumer_killed_mid_batch_loses_no_team_event(
             for team in teams:
                 response = await client.post(SINGLE, json=support_body(team.team_id))
                 assert response.status_code == 202, response.text
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def _directory(app: FastAPI) -> dict[uuid.UUID, int]:
