@@ -12,7 +12,6 @@ Both take batches of CDTT_RELAY_BATCH_SIZE (500).
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import asyncpg
 from redis.asyncio import Redis
@@ -64,14 +63,13 @@ async def raw_relay(conn: asyncpg.Connection, redis: Redis, key: str, batch: int
 async def our_relay(settings: Settings, redis: Redis, namespace: str) -> float:
     url = settings.database_url_for("activity")
     async with engine_scope(url) as engine:
-        relay = OutboxRelay(
+        # The relay activity runs, as its settings build it, sending to this run's namespace.
+        relay = OutboxRelay.from_settings(
+            settings.model_copy(update={"stream_namespace": namespace}),
+            service="activity",
             engine=engine,
             redis=redis,
             table=outbox,
-            listen_dsn=libpq_url(url),
-            namespace=namespace,
-            batch_size=settings.relay_batch_size,
-            retention=timedelta(hours=settings.outbox_retention_hours),
         )
         # Connected before the clock starts, as the raw loop's connection is.
         async with engine.connect() as conn:
