@@ -5,7 +5,7 @@
 - shared/ is a library under the services: it imports no service;
 - services import `shared`, never each other; the one exception is services/auth, which
   every service's composition root (bootstrap.py) builds its key verifier from;
-- use cases decide and call ports: no SQLAlchemy in any use_cases.py;
+- use cases decide and call ports: no SQLAlchemy, no adapters in any use_cases.py;
 - a service's tables are its own: nothing outside services/<svc>/ names its schema in SQL
   (tests and bench/ excepted: they set up and inspect state directly).
 """
@@ -108,9 +108,13 @@ def test_no_service_imports_another(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("services/*/use_cases.py")), ids=str)
-def test_use_cases_import_no_sqlalchemy(path: Path) -> None:
-    sql = {m for m in imported_modules(path) if m.split(".")[0] in ("sqlalchemy", "asyncpg")}
-    assert not sql, f"{path.relative_to(ROOT)} imports {sorted(sql)}"
+def test_use_cases_import_no_sqlalchemy_and_no_adapters(path: Path) -> None:
+    infrastructure = {
+        m
+        for m in imported_modules(path)
+        if m.split(".")[0] in ("sqlalchemy", "asyncpg", "redis", "faststream") or ".adapters" in m
+    }
+    assert not infrastructure, f"{path.relative_to(ROOT)} imports {sorted(infrastructure)}"
 
 
 def sql_strings(path: Path) -> Iterator[tuple[int, str]]:
