@@ -8,7 +8,7 @@ outbox row and that answer are never apart.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -56,15 +56,22 @@ async def record_support(
     *,
     today: date,
     actor: str | None = None,
+    visible: Callable[[TeamEntry], bool] | None = None,
 ) -> list[Outcome]:
     """Store and publish the acceptable new events; one outcome per submission, in order.
 
     An event_id seen before is a duplicate when its content matches (a retry: stored and
     published once) and a conflict otherwise. Duplicates are decided before the team is
     looked at, so a retry still says "duplicate" after its team was dissolved.
+
+    `visible` is the caller's scope (a publisher's province): a team it does not cover is
+    answered as unknown. It is checked on the very directory rows the events are accepted
+    against, so no team can join the directory between the scope check and the use.
     """
     stored = await uow.support.get_many({s.event_id for s in submissions})
     teams = await uow.directory.get_many({s.team_id for s in submissions})
+    if visible is not None:
+        teams = {team_id: team for team_id, team in teams.items() if visible(team)}
     outcomes: list[Outcome] = []
     new: dict[uuid.UUID, SupportRecord] = {}
     for submission in submissions:

@@ -4,14 +4,14 @@ Writes run through `write_once` so a retried request (same Idempotency-Key) gets
 answer, and the accepted events, their outbox rows and that answer commit together.
 `event_id` stays the natural key: an event sent again under any key (or none) is
 recorded once and answered with `duplicate: true`. Writes need a publisher (or admin)
-API key; a publisher records support only for teams in its province, checked against the
-team directory in the same transaction, and its key id becomes the events' `actor`.
+API key; a publisher records support only for teams in its province (any other team is
+unknown to it: 404, as an id that exists nowhere), checked on the directory rows the use
+case accepts against, and its key id becomes the events' `actor`.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,11 +30,10 @@ from services.activity.entrypoints.schemas import (
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.units import Edition
 from shared.runtime.producer import ProducerContext
-from shared.web.app import error_body
 from shared.web.auth import PublisherDep
 from shared.web.errors import DomainError
 from shared.web.idempotency import IdempotencyKey
-from shared.web.principal import ForbiddenError, Principal
+from shared.web.principal import Principal
 
 ERROR_STATUS: dict[type[DomainError], int] = {
     domain.UnknownTeamError: 404,
@@ -66,8 +65,7 @@ QueryEdition = Annotated[
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
-        403: "the team is outside the province of the key (a publisher key writes in its own)",
-        404: "the team is not (yet) in activity's team directory",
+        404: "the team is not (yet) in activity's team directory, or outside the key's province",
         409: "the team is dissolved, or the event_id was used for another event",
         413: f"more than {domain.MAX_BATCH_SIZE:,} events in one batch",
         422: "invalid request",
@@ -75,23 +73,11 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": meaning[status]} for status in statuses}
 
 
-async def _outside_scope(
-    uow: SqlUnitOfWork, principal: Principal, submissions: Sequence[domain.Submission]
-) -> dict[uuid.UUID, ForbiddenError]:
-    """The teams (by id) this key may not record support for: those outside its province.
-
-    A team not (yet) in the directory is left to the use case, which answers unknown_team.
-    """
+def _in_scope(principal: Principal) -> Callable[[domain.TeamEntry], bool] | None:
+    """A publisher sees only its province's teams; others (unknown ids) get the same 404."""
     if principal.province_code is None:
-        return {}
-    refused: dict[uuid.UUID, ForbiddenError] = {}
-    teams = await uow.directory.get_many({s.team_id for s in submissions})
-    for team_id, team in teams.items():
-        try:
-            principal.require_write(team.edition, team.unit_path)
-        except ForbiddenError as error:
-            refused[team_id] = error
-    return refused
+        return None
+    return lambda team: principal.covers(team.edition, team.unit_path)
 
 
 router = APIRouter(prefix="/v1", tags=["activity"])
@@ -101,7 +87,7 @@ router = APIRouter(prefix="/v1", tags=["activity"])
     "/support-events",
     status_code=202,
     response_model=SupportEventOut,
-    responses=_errors(403, 404, 409, 422),
+    responses=_errors(404, 409, 422),
 )
 async def record_support_event(
     body: SupportEventIn,
@@ -115,10 +101,12 @@ async def record_support_event(
     submission = body.submission(edition)
 
     async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
-        if refused := await _outside_scope(uow, principal, [submission]):
-            raise refused[submission.team_id]
         (outcome,) = await use_cases.record_support(
-            uow, [submission], today=today_in_vietnam(), actor=principal.actor
+            uow,
+            [submission],
+            today=today_in_vietnam(),
+            actor=principal.actor,
+            visible=_in_scope(principal),
         )
         record = outcome.unwrap()
         return 202, SupportEventOut.of(record, duplicate=outcome.status == "duplicate")
@@ -155,25 +143,14 @@ async def record_support_batch(
             results[index] = ItemResult.refused(index, error)
 
     async def write(uow: SqlUnitOfWork) -> tuple[int, BaseModel]:
-        refused = await _outside_scope(uow, principal, [submission for _, submission, _ in valid])
-        allowed = []
-        for index, submission, id_given in valid:
-            if (error := refused.get(submission.team_id)) is None:
-                allowed.append((index, submission, id_given))
-            else:
-                results[index] = ItemResult(
-                    index=index,
-                    status="rejected",
-                    event_id=submission.event_id if id_given else None,
-                    error=error_body(error.code, error.message, **error.details)["error"],
-                )
         outcomes = await use_cases.record_support(
             uow,
-            [submission for _, submission, _ in allowed],
+            [submission for _, submission, _ in valid],
             today=today_in_vietnam(),
             actor=principal.actor,
+            visible=_in_scope(principal),
         )
-        for (index, _, id_given), outcome in zip(allowed, outcomes, strict=True):
+        for (index, _, id_given), outcome in zip(valid, outcomes, strict=True):
             results[index] = ItemResult.of(index, outcome, id_given=id_given)
         answered = [result for result in results if result is not None]
         return 200, SupportEventBatchOut(

@@ -11,13 +11,17 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from services.activity import use_cases
+from services.activity.adapters.repositories import TeamDirectoryRepository, unit_of_work
 from services.activity.bootstrap import create_app
+from services.activity.entrypoints.subscribers import directory_entries
 from shared.contracts.events import TeamCreated
 from shared.contracts.events.registry import TeamState
 from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
     directory_version,
     outbox_count,
+    runtime,
     publish,
     stored_event_ids,
     support_body,
@@ -87,9 +91,16 @@ async def test_a_publisher_records_support_only_in_its_province(
         json=support_body(lang_son.team_id),
         headers=keys.publisher_15.headers,
     )
-    assert other.status_code == 403
-    assert other.json()["error"]["code"] == "outside_scope"
-    assert "province 20" in other.json()["error"]["message"]
+    # Another province's team is answered as an id that exists nowhere: nothing about it leaks.
+    nowhere = await client.post(
+        "/v1/support-events",
+        json=support_body(uuid.uuid4()),
+        headers=keys.publisher_15.headers,
+    )
+    assert (other.status_code, nowhere.status_code) == (404, 404)
+    assert other.json()["error"]["code"] == "unknown_team"
+    assert "20" not in str(other.json()["error"].get("unit_path", ""))
+    assert other.json()["error"].keys() == nowhere.json()["error"].keys()
     assert await stored_event_ids(activity) == {uuid.UUID(own.json()["event_id"])}
 
 
@@ -108,7 +119,7 @@ async def test_a_batch_refuses_the_items_outside_the_province_one_by_one(
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["rejected", "accepted", "rejected"]
-    assert {results[0]["error"]["code"], results[2]["error"]["code"]} == {"outside_scope"}
+    assert {results[0]["error"]["code"], results[2]["error"]["code"]} == {"unknown_team"}
     assert await stored_event_ids(activity) == {uuid.UUID(events[1]["event_id"])}
 
 
@@ -129,3 +140,44 @@ async def test_support_events_record_the_key_that_sent_them(
 
     sent = await wait_until(envelope, message="support.recorded on the stream")
     assert sent["actor"] == keys.publisher_15.key_id
+
+
+async def test_a_team_that_joins_the_directory_mid_request_is_not_let_through_unchecked(
+    client: httpx.AsyncClient,
+    activity: FastAPI,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 5 of #18: the scope is checked on the very rows the events are accepted against.
+
+    Lạng Sơn's team reaches the directory (committed by another transaction, as the
+    directory consumer would) right after the request's first directory read: at READ
+    COMMITTED a second read would see it and record support for it with Yên Bái's key.
+    """
+    lang_son = team_state(unit_code="06280-001")
+    arrival = TeamCreated.new(
+        edition="legacy", unit_path=("20", "178", "06280", "06280-001"), payload=lang_son
+    )
+    original = TeamDirectoryRepository.get_many
+    reads = 0
+
+    async def read_then_catch_up(
+        repository: TeamDirectoryRepository, team_ids: Any
+    ) -> dict[uuid.UUID, Any]:
+        nonlocal reads
+        found = await original(repository, team_ids)
+        reads += 1
+        if reads == 1:
+            async with unit_of_work(runtime(activity).sessionmaker) as other:
+                await use_cases.update_directory(other, directory_entries([arrival]))
+        return found
+
+    monkeypatch.setattr(TeamDirectoryRepository, "get_many", read_then_catch_up)
+    response = await client.post(
+        "/v1/support-events",
+        json=support_body(lang_son.team_id),
+        headers=keys.publisher_15.headers,
+    )
+    assert response.status_code == 404, response.text
+    assert await stored_event_ids(activity) == set()
+    assert await outbox_count(activity) == 0
