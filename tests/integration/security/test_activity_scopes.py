@@ -21,8 +21,8 @@ from shared.runtime.settings import Settings
 from tests.integration.activity.harness import (
     directory_version,
     outbox_count,
-    runtime,
     publish,
+    runtime,
     stored_event_ids,
     support_body,
     team_event,
