@@ -1,6 +1,15 @@
 # One image for the three services and the one-shot jobs (docker-compose.yml picks the command).
-# It installs the way `make install` does (a venv, pip upgraded, an editable install), without
-# the dev extra: the image runs services, not tests.
+# cdtt goes in as a wheel (not editable, no source tree beside it) over requirements/runtime.lock:
+# no dev tools and no embedded servers' binaries (the `embedded` extra), since compose gives it
+# Valkey and PostgreSQL.
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY shared ./shared
+COPY services ./services
+COPY cdtt ./cdtt
+RUN python -m pip wheel --quiet --no-deps --no-cache-dir --wheel-dir /wheels .
+
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,13 +22,11 @@ RUN groupadd --system --gid 10001 cdtt \
     && useradd --system --uid 10001 --gid cdtt --home-dir /app --shell /usr/sbin/nologin cdtt
 
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE ./
-COPY shared ./shared
-COPY services ./services
-COPY cdtt ./cdtt
+COPY requirements/runtime.lock ./requirements/runtime.lock
 RUN python -m venv .venv \
-    && .venv/bin/python -m pip install --quiet --upgrade pip \
-    && .venv/bin/python -m pip install --quiet -e .
+    && .venv/bin/python -m pip install --quiet --requirement requirements/runtime.lock
+COPY --from=build /wheels /wheels
+RUN .venv/bin/python -m pip install --quiet --no-deps /wheels/*.whl && rm -rf /wheels
 
 # The code stays root-owned and read-only to the user that runs it.
 USER cdtt

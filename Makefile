@@ -4,15 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up demo test faults lint bench clean
+.PHONY: install lock up demo test faults lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The venv holds exactly requirements/dev.lock (uv, bootstrapped by pip at the lock's version,
+# installs it in seconds), then cdtt itself, editable. Only python3.12 is needed beforehand.
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
+UV := $(BIN)/uv pip
+
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	$(UV) sync --quiet --python $(BIN)/python requirements/dev.lock
+	$(UV) install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# After changing pyproject.toml's dependencies: pin them again (both locks, every platform).
+lock: install
+	$(UV) compile --quiet --universal --python-version 3.12 pyproject.toml -o requirements/runtime.lock
+	$(UV) compile --quiet --universal --python-version 3.12 --extra dev --extra embedded \
+		pyproject.toml -o requirements/dev.lock
 
 up: install
 	$(BIN)/cdtt up

