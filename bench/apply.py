@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from bench.harness import ItemResult, Paired, Scratch, median, rate, ratio_row
+from bench.harness import ItemResult, Paired, Row, Scratch, median, rate, ratio_row
 from bench.traffic import (
     Hierarchy,
     activity_key,
@@ -35,6 +36,7 @@ from bench.traffic import (
     team_envelopes,
     unit_envelopes,
 )
+from services.aggregator.adapters.inbox import inbox_size, purge_processed_before
 from services.aggregator.adapters.tables import (
     figures,
     processed_events,
@@ -211,11 +213,30 @@ async def measure(
     return paired, cpu
 
 
+async def inbox_figures(settings: Settings) -> dict[str, float]:
+    """The inbox the runs left: rows, bytes per processed event, and a purge of all of it."""
+    async with engine_scope(settings.database_url_for("aggregator")) as engine:
+        rows, size = await inbox_size(engine)
+        started = time.perf_counter()
+        purged = await purge_processed_before(engine, datetime.now(UTC))
+        seconds = time.perf_counter() - started
+        left, _ = await inbox_size(engine)
+    return {
+        "rows": rows,
+        "bytes": size,
+        "bytes_per_event": size / max(rows, 1),
+        "purged": purged,
+        "purge_seconds": seconds,
+        "left": left,
+    }
+
+
 async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
     events, runs = (5_000, 2) if quick else (20_000, 5)
     tree = hierarchy(2, 20, 10) if quick else hierarchy(4, 50, 10)
     async with scratch.space("apply") as settings:
         paired, cpu = await measure(settings, events, runs, tree)
+        inbox = await inbox_figures(settings)
     result = ItemResult("1", "Aggregator apply rate")
     result.rows.append(
         ratio_row(
@@ -231,7 +252,23 @@ async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
             f"µs, raw/ours {cpu.ratio:.2f}",
         )
     )
+    result.rows.append(
+        Row(
+            "1",
+            f"processed-event inbox after the runs ({inbox['rows']:,.0f} ids; the raw loop's "
+            "claims included), bytes per event; then purged",
+            f"{inbox['bytes_per_event']:,.0f} B/event",
+            "— (before: never purged)",
+            f"{inbox['purged']:,.0f} purged in {inbox['purge_seconds'] * 1000:,.0f} ms, "
+            f"{inbox['left']:,.0f} left",
+            "bounded by CDTT_INBOX_RETENTION_HOURS",
+            inbox["left"] == 0 and inbox["purged"] == inbox["rows"],
+            note="table + primary key (pg_total_relation_size); the aggregator purges ids "
+            "older than the retention every hour, in chunks of 20,000",
+        )
+    )
     result.details = {
+        "inbox": inbox,
         "events_per_run": events,
         "villages": tree.villages,
         "teams": len(tree.teams),

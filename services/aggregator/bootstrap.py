@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -9,12 +10,14 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 
+from services.aggregator.adapters.inbox import keep_inbox_bounded
 from services.aggregator.adapters.lag import LagReader
 from services.aggregator.adapters.live import LiveFeed
 from services.aggregator.entrypoints.dashboard import dashboard_router
@@ -82,11 +85,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.aggregator = context
             app.state.runtime = AggregatorRuntime(context, redis, consumer)
             feed.start()
+            housekeeping = asyncio.create_task(
+                keep_inbox_bounded(
+                    engine,
+                    redis,
+                    timedelta(hours=config.inbox_retention_hours),
+                    namespace=config.stream_namespace,
+                ),
+                name="aggregator-inbox-purge",
+            )
             try:
                 await consumer.start()
                 with on_shutdown_signal(feed.close_subscriptions):
                     yield
             finally:
+                housekeeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await housekeeping
                 await consumer.stop()
                 await feed.stop()
                 await redis.aclose()

@@ -8,8 +8,9 @@ unit can have (unit codes are never empty), so national figures are one key read
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Final, NamedTuple
 
 from shared.contracts.events.activity import CATEGORIES, Category
@@ -200,3 +201,21 @@ class UnitFigures:
     def category_figures(self) -> dict[Category, SupportDelta]:
         """Every category, in the contract's order, zero where nothing was recorded."""
         return {c: self.by_category.get(c, SupportDelta()) for c in CATEGORIES}
+
+
+def inbox_cutoff(
+    now: datetime, floors: Sequence[datetime | None], retention: timedelta
+) -> datetime | None:
+    """Processed event ids recorded before this may be forgotten; None: keep them all.
+
+    An id can come back only in an entry the group has yet to be handed (at or after its
+    delivery floor on each stream) or in a replay of an outbox row, which the producers
+    keep `outbox_retention` after sending: the event was processed at most that long
+    before the replayed entry was added. So an id recorded `retention` (≥ the outbox's)
+    before the oldest floor, or before now if that is sooner, cannot come back. A stream
+    whose floor is unknown (no stream or no group yet) holds the purge back entirely.
+    """
+    if not floors or any(floor is None for floor in floors):
+        return None
+    oldest = min(floor for floor in floors if floor is not None)
+    return min(now, oldest) - retention

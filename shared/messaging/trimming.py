@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from shared.contracts.streams import READERS, stream_key
 
@@ -82,3 +84,35 @@ async def trim_stream(
 async def trim_streams(redis: Redis, namespace: str = "") -> list[TrimResult]:
     """`trim_stream` on every stream, with the groups that read it."""
     return [await trim_stream(redis, s, groups, namespace) for s, groups in READERS.items()]
+
+
+async def delivery_floor(redis: Redis, stream: str, group: str, namespace: str = "") -> str | None:
+    """The oldest entry id `group` may still be handed on `stream`, as the trim above reads it.
+
+    Its oldest pending entry (a reclaimer may deliver it again), else its last-delivered id
+    (only newer entries are yet to come); None when the stream or the group is missing,
+    since then nothing can be said of what is still to come.
+    """
+    key = stream_key(stream, namespace)
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError:
+        return None  # no such stream
+    info = next((g for g in groups if _text(g["name"]) == group), None)
+    if info is None:
+        return None
+    if int(info["pending"]) > 0:
+        summary = await redis.xpending(key, group)
+        if summary["min"] is not None:
+            return _text(summary["min"])
+    return _text(info["last-delivered-id"])
+
+
+def entry_time(entry_id: str) -> datetime:
+    """When Redis added the entry: the milliseconds part of its id."""
+    milliseconds = int(entry_id.partition("-")[0])
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.units import Edition
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Prefix for every stream name, so tests and side-by-side stacks share one Redis safely.
     stream_namespace: str = ""
     outbox_retention_hours: float = Field(default=72.0, ge=0)
+    # How long the aggregator remembers a processed event_id (its inbox). A replayed outbox
+    # row must still find its id there, so this must be at least outbox_retention_hours;
+    # the excess is the margin for clock skew and for replays still waiting in a stream.
+    inbox_retention_hours: float = Field(default=96.0, ge=0)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -60,6 +64,16 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     # The key `cdtt demo` and `cdtt simulate` send (Authorization: Bearer), when set.
     api_key: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _inbox_covers_replays(self) -> Self:
+        if self.inbox_retention_hours < self.outbox_retention_hours:
+            raise ValueError(
+                f"CDTT_INBOX_RETENTION_HOURS ({self.inbox_retention_hours:g}) must be at least "
+                f"CDTT_OUTBOX_RETENTION_HOURS ({self.outbox_retention_hours:g}): a replayed "
+                "event whose id the aggregator forgot would be counted twice"
+            )
+        return self
 
     def database_url_for(self, service: ServiceName) -> str:
         """The service's own override, else the shared server; SQLAlchemy asyncpg form."""
