@@ -33,6 +33,7 @@ from services.aggregator.domain import (
     scope_keys,
 )
 from services.registry.adapters.recount import RegistryRecount, recount_registry
+from shared.contracts.events.activity import OUTCOME_KINDS
 from shared.contracts.units import EDITIONS, Edition
 from shared.runtime.db import engine_scope
 from shared.runtime.settings import ServiceName, Settings
@@ -62,12 +63,12 @@ def add_registry(recount: RegistryRecount, into: Figures) -> None:
 def add_support(sums: Iterable[SupportSum], into: Figures) -> None:
     """Support events, by the unit path each was recorded under, rolled up."""
     for row in sums:
+        outcomes = dict(zip(OUTCOME_KINDS, row.outcomes, strict=True))
         for key in scope_keys(row.edition, row.unit_path):
-            into.add(key, support_events=row.events, support_residents=row.residents)
+            into.add(key, support_events=row.events, support_residents=row.residents, **outcomes)
             for split, bucket in ((into.by_category, row.category), (into.by_month, row.month)):
-                add_split(
-                    split, SupportKey(key.edition, key.code, bucket), row.events, row.residents
-                )
+                more = SupportDelta(row.events, row.residents, *row.outcomes)
+                add_split(split, SupportKey(key.edition, key.code, bucket), more)
 
 
 def _name(key: FigureKey) -> str:
@@ -102,8 +103,10 @@ def differences(recounted: Figures, aggregated: Figures) -> list[str]:
                 where = _name(FigureKey(split_key.edition, split_key.code))
                 lines.append(
                     f"{where}: {what} {split_key.bucket} "
-                    f"aggregator={actual_value.events} events/{actual_value.residents} residents "
+                    f"aggregator={actual_value.events} events/{actual_value.residents} residents"
+                    f"/outcomes {actual_value.as_tuple()[2:]} "
                     f"recount={expected_value.events} events/{expected_value.residents} residents"
+                    f"/outcomes {expected_value.as_tuple()[2:]}"
                 )
     return lines
 

@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from shared.contracts.events.activity import CATEGORIES, Category, SupportState
+from shared.contracts.events.activity import (
+    CATEGORIES,
+    NO_OUTCOMES,
+    OUTCOME_KINDS,
+    OUTCOMES_PER_RESIDENT,
+    Category,
+    Outcomes,
+    SupportState,
+)
 from shared.contracts.events.registry import TeamState, TeamStatus
 from shared.contracts.units import Edition, Level, UnitPath
 from shared.web.errors import DomainError
@@ -104,6 +112,7 @@ class Submission:
     category: str
     residents_helped: int
     edition: Edition | None = None
+    outcomes: Outcomes = NO_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class SupportRecord:
     occurred_on: date
     category: Category
     residents_helped: int
+    outcomes: Outcomes = NO_OUTCOMES
 
     def same_content(self, submission: Submission) -> bool:
         """Whether a resubmission under this event_id is a retry of it (not another event)."""
@@ -126,6 +136,7 @@ class SupportRecord:
             and submission.occurred_on == self.occurred_on
             and submission.category == self.category
             and submission.residents_helped == self.residents_helped
+            and submission.outcomes == self.outcomes
         )
 
     def state(self) -> SupportState:
@@ -135,6 +146,7 @@ class SupportRecord:
             occurred_on=self.occurred_on,
             category=self.category,
             residents_helped=self.residents_helped,
+            outcomes=self.outcomes,
         )
 
 
@@ -142,6 +154,7 @@ def accept(submission: Submission, team: TeamEntry | None, *, today: date) -> Su
     """The record of an acceptable event; raises the first rule it breaks."""
     category = check_category(submission.category)
     check_residents_helped(submission.residents_helped)
+    check_outcomes(submission.outcomes, submission.residents_helped)
     check_occurred_on(submission.occurred_on, today=today)
     if team is None or (submission.edition is not None and submission.edition != team.edition):
         where = "" if submission.edition is None else f" in edition {submission.edition}"
@@ -164,6 +177,7 @@ def accept(submission: Submission, team: TeamEntry | None, *, today: date) -> Su
         occurred_on=submission.occurred_on,
         category=category,
         residents_helped=submission.residents_helped,
+        outcomes=submission.outcomes,
     )
 
 
@@ -183,6 +197,19 @@ def check_residents_helped(count: int) -> None:
             field="residents_helped",
             value=count,
         )
+
+
+def check_outcomes(outcomes: Outcomes, residents_helped: int) -> None:
+    """Each kind at most residents_helped x 3: more would count accounts nobody opened."""
+    limit = residents_helped * OUTCOMES_PER_RESIDENT
+    for kind, count in zip(OUTCOME_KINDS, outcomes.counts(), strict=True):
+        if count > limit:
+            raise InvalidSupportEventError(
+                f"outcomes.{kind} must be at most residents_helped x {OUTCOMES_PER_RESIDENT} "
+                f"= {limit:,}",
+                field=f"outcomes.{kind}",
+                value=count,
+            )
 
 
 def check_occurred_on(day: date, *, today: date) -> None:

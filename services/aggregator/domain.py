@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Final, NamedTuple
 
-from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
 from shared.contracts.events.registry import TeamStatus
 from shared.contracts.units import EDITION_LEVELS, Edition, Level, UnitPath
 
@@ -69,6 +69,12 @@ class FigureDelta:
     total_village: int = 0
     support_events: int = 0
     support_residents: int = 0
+    # Outcomes of support (OUTCOME_KINDS): zero for events recorded without them.
+    vneid_activations: int = 0
+    public_service_dossiers: int = 0
+    payment_accounts: int = 0
+    ecommerce_accounts: int = 0
+    other_accounts: int = 0
 
     def add(self, other: FigureDelta) -> None:
         # Spelled out: this runs for every key of every event of every batch.
@@ -85,6 +91,11 @@ class FigureDelta:
         self.total_village += other.total_village
         self.support_events += other.support_events
         self.support_residents += other.support_residents
+        self.vneid_activations += other.vneid_activations
+        self.public_service_dossiers += other.public_service_dossiers
+        self.payment_accounts += other.payment_accounts
+        self.ecommerce_accounts += other.ecommerce_accounts
+        self.other_accounts += other.other_accounts
 
     def is_zero(self) -> bool:
         return not any(getattr(self, name) for name in COUNTERS)
@@ -105,7 +116,15 @@ class FigureDelta:
             self.total_village,
             self.support_events,
             self.support_residents,
+            self.vneid_activations,
+            self.public_service_dossiers,
+            self.payment_accounts,
+            self.ecommerce_accounts,
+            self.other_accounts,
         )
+
+    def outcomes(self) -> dict[OutcomeKind, int]:
+        return dict(zip(OUTCOME_KINDS, self.as_tuple()[-len(OUTCOME_KINDS) :], strict=True))
 
     def covered(self, level: Level) -> int:
         value: int = getattr(self, f"covered_{level}")
@@ -129,12 +148,42 @@ class SupportKey(NamedTuple):
 
 @dataclass(slots=True)
 class SupportDelta:
+    """Support counted in one split bucket: events, residents, and outcomes by kind."""
+
     events: int = 0
     residents: int = 0
+    vneid_activations: int = 0
+    public_service_dossiers: int = 0
+    payment_accounts: int = 0
+    ecommerce_accounts: int = 0
+    other_accounts: int = 0
 
     def add(self, other: SupportDelta) -> None:
         self.events += other.events
         self.residents += other.residents
+        self.vneid_activations += other.vneid_activations
+        self.public_service_dossiers += other.public_service_dossiers
+        self.payment_accounts += other.payment_accounts
+        self.ecommerce_accounts += other.ecommerce_accounts
+        self.other_accounts += other.other_accounts
+
+    def as_tuple(self) -> tuple[int, ...]:
+        """The counters in SUPPORT_COUNTERS order."""
+        return (
+            self.events,
+            self.residents,
+            self.vneid_activations,
+            self.public_service_dossiers,
+            self.payment_accounts,
+            self.ecommerce_accounts,
+            self.other_accounts,
+        )
+
+    def outcomes(self) -> dict[OutcomeKind, int]:
+        return dict(zip(OUTCOME_KINDS, self.as_tuple()[2:], strict=True))
+
+
+SUPPORT_COUNTERS: Final = tuple(f.name for f in fields(SupportDelta))
 
 
 def month_of(day: date) -> str:

@@ -199,8 +199,18 @@ def _replace_team(plan: Plan, old: TeamRecord | None, new: TeamRecord) -> None:
 
 def _count_support(plan: Plan, event: SupportRecorded) -> None:
     support = event.payload
-    one = SupportDelta(events=1, residents=support.residents_helped)
-    counted = FigureDelta(support_events=1, support_residents=support.residents_helped)
+    # Version 1 events carry no outcomes: the contract reads them as zeros.
+    vneid, dossiers, payment, ecommerce, other = support.outcomes.counts()
+    one = SupportDelta(1, support.residents_helped, vneid, dossiers, payment, ecommerce, other)
+    counted = FigureDelta(
+        support_events=1,
+        support_residents=support.residents_helped,
+        vneid_activations=vneid,
+        public_service_dossiers=dossiers,
+        payment_accounts=payment,
+        ecommerce_accounts=ecommerce,
+        other_accounts=other,
+    )
     month = month_of(support.occurred_on)
     for key in scope_keys(event.edition, event.unit_path):
         plan.add(key, counted)

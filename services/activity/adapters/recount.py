@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.activity.adapters.tables import support_events
+from shared.contracts.events.activity import OUTCOME_KINDS
 from shared.contracts.units import Edition
 
 
@@ -27,6 +28,7 @@ class SupportSum:
     month: str
     events: int
     residents: int
+    outcomes: tuple[int, ...] = (0,) * len(OUTCOME_KINDS)  # in OUTCOME_KINDS order
 
 
 async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) -> list[SupportSum]:
@@ -40,6 +42,7 @@ async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) ->
             month,
             func.count().label("events"),
             func.sum(support_events.c.residents_helped).label("residents"),
+            *(func.sum(support_events.c[kind]).label(kind) for kind in OUTCOME_KINDS),
         )
         .where(support_events.c.edition.in_(list(editions)))
         .group_by(
@@ -50,7 +53,15 @@ async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) ->
         )
     )
     return [
-        SupportSum(r.edition, tuple(r.unit_path), r.category, r.month, r.events, r.residents)
+        SupportSum(
+            r.edition,
+            tuple(r.unit_path),
+            r.category,
+            r.month,
+            r.events,
+            r.residents,
+            tuple(int(r._mapping[kind]) for kind in OUTCOME_KINDS),
+        )
         for r in rows
     ]
 

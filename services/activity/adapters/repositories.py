@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.activity.adapters.tables import outbox, support_events, team_directory
 from services.activity.domain import SupportRecord, TeamEntry
-from shared.contracts.events.activity import SupportRecorded
+from shared.contracts.events.activity import OUTCOME_KINDS, Outcomes, SupportRecorded
 from shared.messaging.outbox import add_to_outbox
 
 
@@ -31,6 +31,7 @@ def _record(row: Row[Any]) -> SupportRecord:
         occurred_on=row.occurred_on,
         category=row.category,
         residents_helped=row.residents_helped,
+        outcomes=Outcomes(**{kind: row._mapping[kind] for kind in OUTCOME_KINDS}),
     )
 
 
@@ -87,6 +88,7 @@ class SupportEventRepository:
                 "occurred_on": r.occurred_on,
                 "category": r.category,
                 "residents_helped": r.residents_helped,
+                **dict(zip(OUTCOME_KINDS, r.outcomes.counts(), strict=True)),
             }
             for r in records
         ]

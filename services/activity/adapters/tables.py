@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
 )
 
+from shared.contracts.events.activity import OUTCOME_KINDS
 from shared.messaging.outbox import outbox_table
 from shared.runtime.db import service_metadata
 from shared.web.idempotency import idempotency_table
@@ -37,6 +38,8 @@ support_events = Table(
     Column("occurred_on", Date, nullable=False),
     Column("category", Text, nullable=False),
     Column("residents_helped", Integer, nullable=False),
+    # One column per outcome kind (zeros for events sent without outcomes): recounts sum them.
+    *(Column(kind, Integer, nullable=False, server_default="0") for kind in OUTCOME_KINDS),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("residents_helped BETWEEN 1 AND 10000", name="residents_helped"),
     Index("ix_support_events_team_id", "team_id"),

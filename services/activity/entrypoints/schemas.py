@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.activity import domain
 from services.activity.use_cases import Outcome, Status
-from shared.contracts.events.activity import Category
+from shared.contracts.events.activity import NO_OUTCOMES, OUTCOMES_PER_RESIDENT, Category, Outcomes
 from shared.contracts.units import Edition
 from shared.web.app import error_body
 
@@ -28,6 +28,34 @@ ResidentsHelped = Annotated[
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+OutcomeCount = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=domain.MAX_RESIDENTS_HELPED * OUTCOMES_PER_RESIDENT,
+        description=f"at most residents_helped x {OUTCOMES_PER_RESIDENT}",
+    ),
+]
+
+
+class OutcomesIn(RequestModel):
+    """What the support produced, by kind (a closed set); a kind left out counts 0."""
+
+    vneid_activations: OutcomeCount = Field(default=0, description="VNeID accounts activated")
+    public_service_dossiers: OutcomeCount = Field(
+        default=0, description="online public-service dossiers submitted"
+    )
+    payment_accounts: OutcomeCount = Field(
+        default=0, description="cashless payment accounts opened"
+    )
+    ecommerce_accounts: OutcomeCount = Field(default=0, description="e-commerce accounts opened")
+    other_accounts: OutcomeCount = Field(default=0, description="other accounts opened")
+
+    def contract(self) -> Outcomes:
+        return Outcomes(**self.model_dump())
 
 
 class ResponseModel(BaseModel):
@@ -49,6 +77,11 @@ class SupportEventIn(RequestModel):
     edition: Edition | None = Field(
         default=None, description="when given, a team of another edition is not known"
     )
+    outcomes: OutcomesIn | None = Field(
+        default=None,
+        description="counts by kind of what this work produced; each at most "
+        f"residents_helped x {OUTCOMES_PER_RESIDENT} (422 otherwise)",
+    )
 
     def submission(self, query_edition: Edition | None) -> domain.Submission:
         return domain.Submission(
@@ -58,6 +91,7 @@ class SupportEventIn(RequestModel):
             category=self.category,
             residents_helped=self.residents_helped,
             edition=domain.resolve_edition(query_edition, self.edition),
+            outcomes=NO_OUTCOMES if self.outcomes is None else self.outcomes.contract(),
         )
 
 

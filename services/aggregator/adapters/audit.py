@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.aggregator.adapters.tables import figures, support_by_category, support_by_month
 from services.aggregator.adapters.tables import units as known_units
-from services.aggregator.domain import COUNTERS, FigureDelta, FigureKey, SupportDelta, SupportKey
+from services.aggregator.domain import (
+    COUNTERS,
+    SUPPORT_COUNTERS,
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    SupportKey,
+)
 from shared.contracts.units import Edition
 
 
@@ -34,11 +41,9 @@ class Figures:
             setattr(row, name, getattr(row, name) + value)
 
 
-def add_split(
-    split: dict[SupportKey, SupportDelta], key: SupportKey, events: int, residents: int
-) -> None:
-    """`events` and `residents` more in one support split (by category or by month)."""
-    split.setdefault(key, SupportDelta()).add(SupportDelta(events, residents))
+def add_split(split: dict[SupportKey, SupportDelta], key: SupportKey, more: SupportDelta) -> None:
+    """`more` events, residents and outcomes in one support split (by category or by month)."""
+    split.setdefault(key, SupportDelta()).add(more)
 
 
 async def stored_figures(conn: AsyncConnection, editions: Iterable[Edition]) -> Figures:
@@ -67,13 +72,12 @@ async def stored_figures(conn: AsyncConnection, editions: Iterable[Edition]) -> 
                 table.c.edition,
                 table.c.code,
                 bucket.label("bucket"),
-                table.c.events,
-                table.c.residents,
+                *(table.c[name] for name in SUPPORT_COUNTERS),
             ).where(table.c.edition.in_(chosen))
         )
         for row in splits:
             key = SupportKey(row.edition, row.code, row.bucket)
-            add_split(split, key, row.events, row.residents)
+            add_split(split, key, SupportDelta(*(row._mapping[n] for n in SUPPORT_COUNTERS)))
     return stored
 
 

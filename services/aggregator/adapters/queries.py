@@ -19,6 +19,7 @@ from services.aggregator.domain import (
     COUNTERS,
     NATIONAL,
     NATIONAL_NAME,
+    SUPPORT_COUNTERS,
     FigureDelta,
     FigureKey,
     SupportDelta,
@@ -85,8 +86,7 @@ async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list
                     table.c.edition,
                     table.c.code,
                     table.c[bucket],
-                    table.c.events,
-                    table.c.residents,
+                    *(table.c[name] for name in SUPPORT_COUNTERS),
                 )
                 .where(tuple_(table.c.edition, table.c.code).in_(chunk))
                 .order_by(table.c.edition, table.c.code, table.c[bucket])
@@ -97,7 +97,9 @@ async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list
             split: dict[Any, SupportDelta] = (
                 target.by_category if bucket == "category" else target.by_month
             )
-            split[row._mapping[bucket]] = SupportDelta(row.events, row.residents)
+            split[row._mapping[bucket]] = SupportDelta(
+                *(row._mapping[name] for name in SUPPORT_COUNTERS)
+            )
     return found
 
 

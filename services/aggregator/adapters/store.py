@@ -41,6 +41,7 @@ from services.aggregator.adapters.tables import (
 )
 from services.aggregator.domain import (
     COUNTERS,
+    SUPPORT_COUNTERS,
     FigureDelta,
     FigureKey,
     SupportDelta,
@@ -176,15 +177,12 @@ class SqlProjectionStore:
         ):
             if not deltas:
                 continue
-            columns = ["edition", "code", bucket, "events", "residents"]
-            rows = [(*key, delta.events, delta.residents) for key, delta in sorted(deltas.items())]
+            columns = ["edition", "code", bucket, *SUPPORT_COUNTERS]
+            rows = [(*key, *delta.as_tuple()) for key, delta in sorted(deltas.items())]
             stmt = insert(table).from_select(columns, _rows_of(table, columns, rows))
             stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.edition, table.c.code, table.c[bucket]],
-                set_={
-                    "events": table.c.events + stmt.excluded.events,
-                    "residents": table.c.residents + stmt.excluded.residents,
-                },
+                set_={name: table.c[name] + stmt.excluded[name] for name in SUPPORT_COUNTERS},
             )
             await self._conn.execute(stmt)
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
 )
 
-from services.aggregator.domain import COUNTERS
+from services.aggregator.domain import COUNTERS, SUPPORT_COUNTERS
 from shared.runtime.db import service_metadata
 
 metadata = service_metadata("aggregator")
@@ -64,8 +64,10 @@ def _support_split(name: str, bucket: str) -> Table:
         Column("edition", Text, primary_key=True),
         Column("code", Text, primary_key=True),
         Column(bucket, Text, primary_key=True),
-        Column("events", BigInteger, nullable=False),
-        Column("residents", BigInteger, nullable=False),
+        *(
+            Column(name, BigInteger, nullable=False, server_default="0")
+            for name in SUPPORT_COUNTERS
+        ),
     )
 
 

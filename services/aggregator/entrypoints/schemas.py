@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
-from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
 from shared.contracts.units import Edition, Level
 
 
@@ -21,6 +21,10 @@ class LevelCoverage(BaseModel):
 class SupportFigures(BaseModel):
     events: int
     residents: int
+    outcomes: dict[OutcomeKind, int] = Field(
+        description="what the support produced, every kind (zeros included): "
+        "VNeID activations, public-service dossiers, payment, e-commerce and other accounts"
+    )
 
 
 class Support(SupportFigures):
@@ -62,7 +66,9 @@ class ChildrenCoverage(BaseModel):
 
 
 def _split(figures: SupportDelta) -> SupportFigures:
-    return SupportFigures(events=figures.events, residents=figures.residents)
+    return SupportFigures(
+        events=figures.events, residents=figures.residents, outcomes=figures.outcomes()
+    )
 
 
 def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> UnitCoverage:
@@ -83,6 +89,7 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
         support=Support(
             events=counters.support_events,
             residents=counters.support_residents,
+            outcomes=counters.outcomes(),
             by_category={c: _split(s) for c, s in figures.category_figures().items()},
             by_month={m: _split(s) for m, s in sorted(figures.by_month.items())},
         ),
@@ -123,6 +130,7 @@ def csv_header(edition: Edition, rows_level: Level | None) -> list[str]:
         "support_events",
         "support_residents",
         *(f"{category}_{part}" for category in CATEGORIES for part in ("events", "residents")),
+        *(f"outcomes_{kind}" for kind in OUTCOME_KINDS),
     ]
 
 
@@ -146,4 +154,6 @@ def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
     for category, split in figures.category_figures().items():
         values[f"{category}_events"] = split.events
         values[f"{category}_residents"] = split.residents
+    for kind, count in counters.outcomes().items():
+        values[f"outcomes_{kind}"] = count
     return [values[name] for name in header]

@@ -380,3 +380,61 @@ async def test_health_readiness_and_docs(app: FastAPI, client: httpx.AsyncClient
     stopped = await client.get("/readyz")
     assert stopped.status_code == 503
     assert stopped.json()["checks"]["team_directory_consumer"] is False
+
+
+async def test_outcomes_are_stored_published_and_bounded_by_residents_times_three(
+    app: FastAPI, client: httpx.AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    team = await registered_team(redis, settings, app)
+    with_outcomes = support_body(
+        team.team_id,
+        residents_helped=10,
+        outcomes={"vneid_activations": 30, "payment_accounts": 4},
+    )
+    without = support_body(team.team_id)
+
+    for body in (with_outcomes, without):
+        response = await client.post(SINGLE, json=body)
+        assert response.status_code == 202, response.text
+    over = await client.post(
+        SINGLE,
+        json=support_body(team.team_id, residents_helped=10, outcomes={"other_accounts": 31}),
+    )
+    assert over.status_code == 422
+    assert over.json()["error"]["code"] == "invalid_support_event"
+    assert "outcomes.other_accounts" in over.json()["error"]["message"]
+    for bad in ({"vneid_activations": -1}, {"vneid_activations": "3"}, {"qr_codes": 1}):
+        refused = await client.post(SINGLE, json=support_body(team.team_id, outcomes=bad))
+        assert refused.status_code == 422, bad
+    # Same event_id, other outcomes: another event, not a retry.
+    clash = await client.post(SINGLE, json=with_outcomes | {"outcomes": {"vneid_activations": 1}})
+    assert clash.status_code == 409
+    assert (await client.post(SINGLE, json=with_outcomes)).json()["duplicate"] is True
+
+    events = {str(e.event_id): e for e in await published(redis, settings, 2)}
+    sent = events[with_outcomes["event_id"]]
+    assert sent.schema_version == 2
+    assert sent.payload.outcomes.counts() == (30, 0, 4, 0, 0)
+    assert events[without["event_id"]].payload.outcomes.counts() == (0, 0, 0, 0, 0)
+
+
+async def test_a_batch_checks_outcomes_item_by_item(
+    app: FastAPI, client: httpx.AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    team = await registered_team(redis, settings, app)
+    good = support_body(team.team_id, residents_helped=2, outcomes={"ecommerce_accounts": 6})
+    events = [
+        good,
+        support_body(team.team_id, residents_helped=2, outcomes={"ecommerce_accounts": 7}),
+        support_body(team.team_id, outcomes={"vneid_activations": -2}),
+    ]
+
+    response = await client.post(BATCH, json={"events": events})
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["error"]["code"] == "invalid_support_event"
+    assert results[2]["error"]["code"] == "validation_error"
+    (event,) = await published(redis, settings, 1)
+    assert event.payload.outcomes.ecommerce_accounts == 6

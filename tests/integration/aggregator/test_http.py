@@ -17,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.contracts.events import TeamCreated
+from shared.contracts.events.activity import OUTCOME_KINDS, Outcomes
 from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.integration.aggregator.test_consumer import publish
@@ -87,7 +88,13 @@ async def test_figures_csv_and_live_events_follow_the_streams(
                 team_event(
                     TeamCreated, team, UNITS[-1].unit_path, "village", version=1, member_count=4
                 ),
-                support_recorded(team, UNITS[-1].unit_path, residents=6, category="ecommerce"),
+                support_recorded(
+                    team,
+                    UNITS[-1].unit_path,
+                    residents=6,
+                    category="ecommerce",
+                    outcomes=Outcomes(ecommerce_accounts=5, payment_accounts=2),
+                ),
             ],
         )
         streamed: dict[str, Any] = {}
@@ -113,8 +120,20 @@ async def test_figures_csv_and_live_events_follow_the_streams(
     assert village["has_team"] is True
     assert village["path"] == ["15", "136", "04378", "04378-001"]
     assert village["coverage"] == {}
-    assert village["support"]["by_category"]["ecommerce"] == {"events": 1, "residents": 6}
-    assert village["support"]["by_category"]["vneid"] == {"events": 0, "residents": 0}
+    outcomes = dict.fromkeys(OUTCOME_KINDS, 0) | {"ecommerce_accounts": 5, "payment_accounts": 2}
+    assert village["support"]["outcomes"] == outcomes
+    assert village["support"]["by_category"]["ecommerce"] == {
+        "events": 1,
+        "residents": 6,
+        "outcomes": outcomes,
+    }
+    assert village["support"]["by_month"]["2024-05"]["outcomes"] == outcomes
+    assert village["support"]["by_category"]["vneid"] == {
+        "events": 0,
+        "residents": 0,
+        "outcomes": dict.fromkeys(OUTCOME_KINDS, 0),
+    }
+    assert national["support"]["outcomes"] == outcomes
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert rows[0]["name"] == "Tỉnh Yên Bái"
     assert (rows[0]["village_covered"], rows[0]["village_total"], rows[0]["teams"]) == (
@@ -123,6 +142,7 @@ async def test_figures_csv_and_live_events_follow_the_streams(
         "1",
     )
     assert rows[0]["ecommerce_residents"] == "6"
+    assert rows[0]["outcomes_ecommerce_accounts"] == "5"
     assert exported.headers["x-lag-ms"].isdigit()
 
 

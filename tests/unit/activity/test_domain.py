@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 
 from services.activity import domain
+from shared.contracts.events import SupportRecorded, decode_event
+from shared.contracts.events.activity import Outcomes
 from tests.unit.activity.fakes import entry, submission
 
 TODAY = date(2026, 11, 28)
@@ -38,6 +41,11 @@ def test_an_accepted_event_carries_its_teams_edition_and_unit_path() -> None:
         ({"occurred_on": date(2020, 12, 31)}, domain.InvalidSupportEventError),
         ({"occurred_on": date(2026, 11, 29)}, domain.InvalidSupportEventError),
         ({"edition": "2025"}, domain.UnknownTeamError),
+        ({"outcomes": Outcomes(vneid_activations=37)}, domain.InvalidSupportEventError),
+        (
+            {"residents_helped": 1, "outcomes": Outcomes(other_accounts=4)},
+            domain.InvalidSupportEventError,
+        ),
     ],
 )
 def test_rules_refuse(overrides: dict[str, Any], error: type[domain.ActivityError]) -> None:
@@ -54,6 +62,8 @@ def test_rules_refuse(overrides: dict[str, Any], error: type[domain.ActivityErro
         {"occurred_on": date(2021, 1, 1)},
         {"occurred_on": TODAY},
         {"edition": "legacy"},
+        {"outcomes": Outcomes(vneid_activations=36, payment_accounts=36, other_accounts=0)},
+        {"residents_helped": 1, "outcomes": Outcomes(ecommerce_accounts=3)},
     ],
 )
 def test_bounds_are_inclusive(overrides: dict[str, Any]) -> None:
@@ -97,3 +107,40 @@ def test_batch_size_and_edition_resolution() -> None:
     assert domain.resolve_edition("legacy", "legacy") == "legacy"
     with pytest.raises(domain.EditionMismatchError):
         domain.resolve_edition("2025", "legacy")
+
+
+def test_outcomes_travel_in_the_event_and_tell_a_retry_from_another_event() -> None:
+    team = entry()
+    sent = submission(team, outcomes=Outcomes(vneid_activations=10, payment_accounts=2))
+
+    record = domain.accept(sent, team, today=TODAY)
+
+    assert record.state().outcomes.counts() == (10, 0, 2, 0, 0)
+    assert record.same_content(sent)
+    assert not record.same_content(replace(sent, outcomes=Outcomes(vneid_activations=11)))
+
+
+def test_a_version_1_event_without_outcomes_still_decodes_with_zero_outcomes() -> None:
+    team = entry()
+    event = SupportRecorded.new(
+        edition="legacy",
+        unit_path=team.unit_path,
+        payload=domain.accept(submission(team), team, today=TODAY).state(),
+    )
+    old = event.model_dump(mode="json")
+    del old["payload"]["outcomes"]
+    old["schema_version"] = 1
+
+    decoded = decode_event(json.dumps(old))
+
+    assert isinstance(decoded, SupportRecorded)
+    assert decoded.schema_version == 1
+    assert decoded.payload.outcomes.counts() == (0, 0, 0, 0, 0)
+    assert event.schema_version == 2
+
+
+def test_the_contract_itself_refuses_outcomes_beyond_residents_times_three() -> None:
+    team = entry()
+    state = domain.accept(submission(team), team, today=TODAY).state()
+    with pytest.raises(ValueError, match="exceeds residents_helped"):
+        state.model_validate(state.model_dump() | {"outcomes": {"vneid_activations": 37}})

@@ -16,7 +16,7 @@ from services.aggregator.domain import (
     UnitRecord,
 )
 from shared.contracts.events import SupportRecorded, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.contracts.events.activity import Category, SupportState
+from shared.contracts.events.activity import NO_OUTCOMES, Category, Outcomes, SupportState
 from shared.contracts.events.registry import MemberState, TeamState, UnitRegistered, UnitState
 from shared.contracts.units import Edition, Level, UnitPath
 
@@ -152,6 +152,7 @@ def support_recorded(
     category: Category = "vneid",
     day: date = date(2024, 5, 17),
     edition: Edition = "legacy",
+    outcomes: Outcomes = NO_OUTCOMES,
 ) -> SupportRecorded:
     return SupportRecorded.new(
         edition=edition,
@@ -162,5 +163,6 @@ def support_recorded(
             occurred_on=day,
             category=category,
             residents_helped=residents,
+            outcomes=outcomes,
         ),
     )

@@ -22,7 +22,14 @@ from services.aggregator.domain import (
     scope_keys,
 )
 from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
-from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.activity import (
+    CATEGORIES,
+    NO_OUTCOMES,
+    OUTCOME_KINDS,
+    OUTCOMES_PER_RESIDENT,
+    Category,
+    Outcomes,
+)
 from shared.contracts.units import Level, UnitPath
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 
@@ -47,7 +54,7 @@ class World:
 
     units: list[tuple[UnitPath, Level]] = field(default_factory=list)
     teams: list[Team] = field(default_factory=list)
-    support: list[tuple[UnitPath, Category, date, int]] = field(default_factory=list)
+    support: list[tuple[UnitPath, Category, date, int, Outcomes]] = field(default_factory=list)
     log: list[Event] = field(default_factory=list)
 
 
@@ -67,6 +74,16 @@ def build_tree(shape: Shape) -> list[tuple[UnitPath, Level]]:
                     ((*commune, f"{commune[-1]}-{v:03d}"), "village") for v in range(villages)
                 )
     return units
+
+
+def outcomes_of(pick: int, residents: int) -> Outcomes:
+    """Outcomes drawn from `pick` within the contract's bounds; a quarter carry none (as
+    events of schema version 1 do)."""
+    if pick % 4 == 0:
+        return NO_OUTCOMES
+    limit = residents * OUTCOMES_PER_RESIDENT
+    counts = ((pick >> (3 * i)) % (limit + 1) for i in range(len(OUTCOME_KINDS)))
+    return Outcomes(**dict(zip(OUTCOME_KINDS, counts, strict=True)))
 
 
 def simulate(
@@ -92,10 +109,16 @@ def simulate(
         if not team.active:
             continue  # a dissolved team changes no more and records no support
         if op == "support":
-            world.support.append((team.path, category, day, amount))
+            outcomes = outcomes_of(pick, amount)
+            world.support.append((team.path, category, day, amount, outcomes))
             world.log.append(
                 support_recorded(
-                    team.team_id, team.path, residents=amount, category=category, day=day
+                    team.team_id,
+                    team.path,
+                    residents=amount,
+                    category=category,
+                    day=day,
+                    outcomes=outcomes,
                 )
             )
             continue
@@ -146,10 +169,11 @@ def recount(world: World) -> Recount:
         add(FigureKey("legacy", team.path[-1]), direct_teams=1)
         for key in ancestor_keys("legacy", team.path):
             add(key, **{f"covered_{team.level}": 1})
-    for path, category, day, residents in world.support:
+    for path, category, day, residents, outcomes in world.support:
         for key in scope_keys("legacy", path):
-            add(key, support_events=1, support_residents=residents)
-            one = SupportDelta(1, residents)
+            kinds = dict(zip(OUTCOME_KINDS, outcomes.counts(), strict=True))
+            add(key, support_events=1, support_residents=residents, **kinds)
+            one = SupportDelta(1, residents, *outcomes.counts())
             by_category.setdefault(SupportKey(key.edition, key.code, category), SupportDelta()).add(
                 one
             )

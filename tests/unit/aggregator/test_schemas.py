@@ -9,6 +9,7 @@ from services.aggregator.adapters.live import LiveUpdate
 from services.aggregator.domain import NATIONAL, FigureDelta, FigureKey, SupportDelta, UnitFigures
 from services.aggregator.entrypoints.http import live_event
 from services.aggregator.entrypoints.schemas import csv_header, csv_row, in_view, unit_coverage
+from shared.contracts.events.activity import OUTCOME_KINDS
 from shared.contracts.units import Edition, Level
 
 AS_OF = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -50,16 +51,35 @@ def test_a_unit_reads_its_counters_and_every_category() -> None:
         total_commune=25,
         support_events=4,
         support_residents=30,
+        vneid_activations=9,
+        payment_accounts=2,
     )
-    unit.by_category = {"vneid": SupportDelta(4, 30)}
-    unit.by_month = {"2024-06": SupportDelta(1, 5), "2024-05": SupportDelta(3, 25)}
+    unit.by_category = {
+        "vneid": SupportDelta(3, 20, vneid_activations=9),
+        "cashless_payment": SupportDelta(1, 10, payment_accounts=2),
+    }
+    unit.by_month = {
+        "2024-06": SupportDelta(1, 5, payment_accounts=2),
+        "2024-05": SupportDelta(3, 25, vneid_activations=9),
+    }
 
     body = unit_coverage(unit, AS_OF, 12).model_dump(mode="json")
 
     assert (body["has_team"], body["teams"], body["members"]) == (True, 3, 11)
     assert body["coverage"]["commune"] == {"covered": 2, "total": 25}
-    assert body["support"]["by_category"]["vneid"] == {"events": 4, "residents": 30}
-    assert body["support"]["by_category"]["other"] == {"events": 0, "residents": 0}
+    none = dict.fromkeys(OUTCOME_KINDS, 0)
+    assert body["support"]["outcomes"] == none | {"vneid_activations": 9, "payment_accounts": 2}
+    assert body["support"]["by_category"]["vneid"] == {
+        "events": 3,
+        "residents": 20,
+        "outcomes": none | {"vneid_activations": 9},
+    }
+    assert body["support"]["by_category"]["other"] == {
+        "events": 0,
+        "residents": 0,
+        "outcomes": none,
+    }
+    assert body["support"]["by_month"]["2024-06"]["outcomes"] == none | {"payment_accounts": 2}
     assert list(body["support"]["by_category"]) == [
         "vneid",
         "public_services",
@@ -76,7 +96,15 @@ def test_a_unit_reads_its_counters_and_every_category() -> None:
 def test_csv_columns_follow_the_levels_below_the_rows() -> None:
     header = csv_header("legacy", "district")
     row = csv_row(
-        figures("legacy", ("15", "136"), "district", teams=2, covered_village=1, total_village=4),
+        figures(
+            "legacy",
+            ("15", "136"),
+            "district",
+            teams=2,
+            covered_village=1,
+            total_village=4,
+            ecommerce_accounts=5,
+        ),
         header,
     )
 
@@ -86,6 +114,8 @@ def test_csv_columns_follow_the_levels_below_the_rows() -> None:
     values = dict(zip(header, row, strict=True))
     assert (values["has_team"], values["teams"], values["village_total"]) == ("no", 2, 4)
     assert values["vneid_residents"] == 0
+    assert header[-5:] == [f"outcomes_{kind}" for kind in OUTCOME_KINDS]
+    assert (values["outcomes_ecommerce_accounts"], values["outcomes_other_accounts"]) == (5, 0)
     assert csv_header("2025", "province")[7:11] == [
         "commune_covered",
         "commune_total",
