@@ -99,6 +99,12 @@ def service_env(
         "CDTT_EDITION": settings.edition,
         "CDTT_AUTH": "on" if settings.auth else "off",
         "CDTT_LOG_LEVEL": settings.log_level,
+        "CDTT_STREAM_PARTITIONS": str(settings.stream_partitions),
+        **(
+            {}
+            if settings.redis_cluster is None
+            else {"CDTT_REDIS_CLUSTER": str(settings.redis_cluster).lower()}
+        ),
         **overrides,
     }
 

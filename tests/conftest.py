@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from cdtt.stack import migrate_all
+from shared.messaging.connection import is_cluster, redis_client
 from shared.runtime.settings import Settings, libpq_url
 from tests.servers import Servers, find_servers
 
@@ -58,7 +58,8 @@ async def database_copy(servers: Servers, template: str, prefix: str) -> AsyncIt
 
 
 async def delete_namespace(redis_url: str, namespace: str) -> None:
-    redis = Redis.from_url(redis_url)
+    """Remove the namespace's keys (on a cluster: from every node, slot by slot)."""
+    redis = redis_client(redis_url, cluster=await is_cluster(redis_url, None))
     try:
         keys = [k async for k in redis.scan_iter(match=f"{namespace}*")]
         if keys:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from redis.asyncio import Redis
 
+from shared.messaging.connection import open_streams
 from shared.messaging.trimming import TrimResult, trim_streams
 from shared.runtime.settings import Settings
 
@@ -18,9 +18,9 @@ streams_app = typer.Typer(no_args_is_help=True, help="Stream housekeeping.")
 
 
 async def _trim(settings: Settings) -> list[TrimResult]:
-    redis = Redis.from_url(settings.require_redis_url())
+    redis, layout = await open_streams(settings)
     try:
-        return await trim_streams(redis, settings.stream_namespace)
+        return await trim_streams(redis, layout)
     finally:
         await redis.aclose()
 

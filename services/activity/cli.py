@@ -11,10 +11,10 @@ import asyncio
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 
 from services.activity.adapters.tables import outbox
+from shared.messaging.connection import open_streams
 from shared.messaging.outbox import OutboxRelay, replay_outbox
 from shared.runtime.db import engine_scope
 from shared.runtime.settings import Settings, libpq_url
@@ -30,13 +30,13 @@ async def replay_activity(settings: Settings, since_hours: float | None, publish
         marked = await replay_outbox(engine, outbox, since_hours)
         console.print(f"marked {marked:,} retained support events for sending again")
         if publish and settings.redis_url:
-            redis = Redis.from_url(settings.redis_url)
+            redis, layout = await open_streams(settings)
             relay = OutboxRelay(
                 engine=engine,
                 redis=redis,
                 table=outbox,
                 listen_dsn=libpq_url(database_url),
-                namespace=settings.stream_namespace,
+                layout=layout,
                 batch_size=settings.relay_batch_size,
             )
             sent = 0

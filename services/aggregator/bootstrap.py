@@ -15,7 +15,6 @@ from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI, Request
-from redis.asyncio import Redis
 
 from services.aggregator.adapters.inbox import keep_inbox_bounded
 from services.aggregator.adapters.lag import LagReader
@@ -24,6 +23,7 @@ from services.aggregator.entrypoints.dashboard import dashboard_router
 from services.aggregator.entrypoints.http import AggregatorContext, router
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
 from services.auth.bootstrap import authenticator_scope
+from shared.messaging.connection import RedisClient, open_streams
 from shared.messaging.consumer import GroupConsumer
 from shared.runtime.db import database_reachable, engine_scope
 from shared.runtime.settings import Settings, libpq_url
@@ -37,7 +37,7 @@ class AggregatorRuntime:
     """What the lifespan built, for the readiness probe."""
 
     context: AggregatorContext
-    redis: Redis
+    redis: RedisClient
     consumer: GroupConsumer
 
 
@@ -77,9 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         config = settings or Settings()
         database_url = config.database_url_for("aggregator")
         async with engine_scope(database_url, application_name="cdtt-aggregator") as engine:
-            redis = Redis.from_url(config.require_redis_url())
+            redis, layout = await open_streams(config)
             consumer = aggregator_consumer(config, engine)
-            lag = LagReader(redis, config.stream_namespace)
+            lag = LagReader(redis, layout)
             feed = LiveFeed(engine=engine, listen_dsn=libpq_url(database_url), lag_probe=lag)
             context = AggregatorContext(config, engine, lag, feed)
             app.state.aggregator = context
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     engine,
                     redis,
                     timedelta(hours=config.inbox_retention_hours),
-                    namespace=config.stream_namespace,
+                    layout=layout,
                 ),
                 name="aggregator-inbox-purge",
             )

@@ -6,10 +6,10 @@ import asyncio
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 
 from services.aggregator.rebuild import RebuildRefusedError, RebuildReport, describe, rebuild
+from shared.messaging.connection import open_streams
 from shared.runtime.db import engine_scope
 from shared.runtime.settings import Settings
 
@@ -18,7 +18,7 @@ console = Console(stderr=True)
 
 
 async def _rebuild(settings: Settings, batch_size: int, accept_missing: bool) -> RebuildReport:
-    redis = Redis.from_url(settings.require_redis_url())
+    redis, layout = await open_streams(settings)
     last_report: dict[str, int] = {}
 
     def on_progress(stream: str, read: int) -> None:
@@ -31,7 +31,7 @@ async def _rebuild(settings: Settings, batch_size: int, accept_missing: bool) ->
             return await rebuild(
                 engine,
                 redis,
-                settings.stream_namespace,
+                layout,
                 batch_size=batch_size,
                 accept_missing=accept_missing,
                 on_progress=on_progress,

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,7 +30,8 @@ from services.aggregator.adapters.tables import REBUILT_TABLES, metadata
 from services.aggregator.domain import COUNTERS, FigureKey
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, PoisonEntryError, decode_entry
-from shared.contracts.streams import STREAMS, stream_key
+from shared.contracts.streams import STREAMS, StreamLayout
+from shared.messaging.connection import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class RebuildRefusedError(RuntimeError):
 @dataclass
 class StreamProgress:
     stream: str
+    key: str  # one partition of the stream
     after: str = "-"  # XRANGE start: "-" then "(<last id read>"
     read: int = 0
     undecodable: int = 0
@@ -77,7 +78,9 @@ async def _missing_events(conn: AsyncConnection) -> int:
     return int(count or 0)
 
 
-async def _read_batch(redis: Redis, key: str, progress: StreamProgress, count: int) -> list[Event]:
+async def _read_batch(
+    redis: RedisClient, key: str, progress: StreamProgress, count: int
+) -> list[Event]:
     entries: list[Any] = await redis.xrange(key, min=progress.after, max="+", count=count) or []
     events = []
     for _entry_id, fields in entries:
@@ -100,19 +103,17 @@ async def _shadow(conn: AsyncConnection) -> SqlProjectionStore:
 
 async def _drain(
     conn: AsyncConnection,
-    redis: Redis,
-    namespace: str,
+    redis: RedisClient,
     progress: StreamProgress,
     batch_size: int,
     on_progress: Progress | None,
     *,
     commit_each: bool,
 ) -> None:
-    """Apply the stream from `progress.after` to its current end into the shadow tables."""
-    key = stream_key(progress.stream, namespace)
+    """Apply the partition from `progress.after` to its current end into the shadow tables."""
     while True:
         read_before = progress.read
-        events = await _read_batch(redis, key, progress, batch_size)
+        events = await _read_batch(redis, progress.key, progress, batch_size)
         if progress.read == read_before:
             return
         if events:
@@ -161,8 +162,8 @@ async def _swap(conn: AsyncConnection) -> None:
 
 async def rebuild(
     engine: AsyncEngine,
-    redis: Redis,
-    namespace: str = "",
+    redis: RedisClient,
+    layout: StreamLayout,
     *,
     batch_size: int = 2_000,
     accept_missing: bool = False,
@@ -170,7 +171,7 @@ async def rebuild(
 ) -> RebuildReport:
     """Rebuild every projection from the streams and swap it in; see the module docstring."""
     started = time.monotonic()
-    progress = [StreamProgress(stream) for stream in STREAMS]
+    progress = [StreamProgress(stream, key) for stream in STREAMS for key in layout.keys(stream)]
     async with engine.connect() as session:
         held = await session.scalar(text(f"SELECT pg_try_advisory_lock({REBUILD_LOCK_KEY})"))
         await session.commit()
@@ -178,7 +179,7 @@ async def rebuild(
             raise RebuildRefusedError("another rebuild is running")
         try:
             changed = await _rebuild_and_swap(
-                session, redis, namespace, progress, batch_size, on_progress, accept_missing
+                session, redis, progress, batch_size, on_progress, accept_missing
             )
         finally:
             # On a broken connection the server has released the lock already.
@@ -187,8 +188,8 @@ async def rebuild(
                 await session.execute(text(f"SELECT pg_advisory_unlock({REBUILD_LOCK_KEY})"))
                 await session.commit()
     return RebuildReport(
-        events={p.stream: p.read for p in progress},
-        undecodable={p.stream: p.undecodable for p in progress},
+        events={s: sum(p.read for p in progress if p.stream == s) for s in STREAMS},
+        undecodable={s: sum(p.undecodable for p in progress if p.stream == s) for s in STREAMS},
         changed_keys=len(changed),
         seconds=time.monotonic() - started,
     )
@@ -196,8 +197,7 @@ async def rebuild(
 
 async def _rebuild_and_swap(
     session: AsyncConnection,
-    redis: Redis,
-    namespace: str,
+    redis: RedisClient,
     progress: list[StreamProgress],
     batch_size: int,
     on_progress: Progress | None,
@@ -205,9 +205,7 @@ async def _rebuild_and_swap(
 ) -> list[FigureKey]:
     await _prepare_shadow(session)
     for stream_progress in progress:
-        await _drain(
-            session, redis, namespace, stream_progress, batch_size, on_progress, commit_each=True
-        )
+        await _drain(session, redis, stream_progress, batch_size, on_progress, commit_each=True)
     missing = await _missing_events(session)
     if missing and not accept_missing:
         await session.execute(text(f"DROP SCHEMA {SHADOW_SCHEMA} CASCADE"))
@@ -221,9 +219,7 @@ async def _rebuild_and_swap(
     # The swap: no live batch runs while the last entries are applied and the tables move.
     await session.execute(text(f"SELECT pg_advisory_xact_lock({SWAP_LOCK_KEY})"))
     for stream_progress in progress:
-        await _drain(
-            session, redis, namespace, stream_progress, batch_size, on_progress, commit_each=False
-        )
+        await _drain(session, redis, stream_progress, batch_size, on_progress, commit_each=False)
     changed = await _changed_keys(session)
     await _swap(session)
     # Live subscribers hear of every unit whose figures the rebuild corrected.

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,6 +36,7 @@ from services.registry.adapters.official_units import (
 from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import outbox
 from shared.contracts.units import Edition
+from shared.messaging.connection import open_streams
 from shared.messaging.outbox import OutboxRelay, outbox_backlog, replay_outbox
 from shared.runtime.db import engine_scope, make_sessionmaker
 from shared.runtime.migrations import migrate_service
@@ -88,13 +88,13 @@ async def publish_outbox(
     engine: AsyncEngine, settings: Settings, advance: Callable[[int], None] | None = None
 ) -> int:
     """Send every unsent outbox row now, as the service's relay would (they may run together)."""
-    redis = Redis.from_url(settings.require_redis_url())
+    redis, layout = await open_streams(settings)
     relay = OutboxRelay(
         engine=engine,
         redis=redis,
         table=outbox,
         listen_dsn=libpq_url(settings.database_url_for("registry")),
-        namespace=settings.stream_namespace,
+        layout=layout,
         batch_size=settings.relay_batch_size,
     )
     sent = 0

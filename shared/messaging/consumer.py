@@ -1,6 +1,7 @@
 """Consumer side of the streams: a consumer group that hands decoded batches to a handler.
 
-Built on FastStream 0.7's RedisBroker. Per stream there are two subscribers sharing one
+Built on FastStream 0.7's RedisBroker (RedisClusterBroker on a Redis Cluster). Per stream
+partition (shared.contracts.streams.StreamLayout) there are two subscribers sharing one
 consumer name: a batch reader (XREADGROUP ">" with a bounded `max_records`) and a
 reclaimer (`min_idle_time`, i.e. XAUTOCLAIM one entry at a time). What to do with an
 entry — what counts as a delivery, when it is poison, when it is dead-lettered and what
@@ -37,12 +38,18 @@ from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMes
 from faststream.redis.message import FAKE_CONSUMER
 from faststream.redis.message import RedisBatchStreamMessage as RawBatchMessage
 from faststream.redis.message import RedisStreamMessage as RawEntryMessage
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
 from shared.contracts.events import Event
-from shared.contracts.streams import dead_letter_key, stream_key
+from shared.contracts.streams import StreamLayout
+from shared.messaging.connection import (
+    RedisClient,
+    check_partitions,
+    is_cluster,
+    redis_client,
+    stream_broker,
+)
 from shared.messaging.delivery import (
     DeadLetter,
     DeliveryRules,
@@ -101,6 +108,8 @@ class GroupConsumer:
             group=group,
             handlers=handlers,
             namespace=settings.stream_namespace,
+            cluster=settings.redis_cluster,
+            partitions=settings.stream_partitions,
             batch_size=settings.consumer_batch_size,
             reclaim_idle_ms=settings.reclaim_idle_ms,
             max_deliveries=settings.max_deliveries,
@@ -113,6 +122,8 @@ class GroupConsumer:
         group: str,
         handlers: Mapping[str, EventBatchHandler],
         namespace: str = "",
+        cluster: bool | None = False,
+        partitions: int = 1,
         consumer_name: str | None = None,
         batch_size: int = 500,
         reclaim_idle_ms: int = 10_000,
@@ -127,7 +138,9 @@ class GroupConsumer:
         self.consumer_name = consumer_name or default_consumer_name()
         self._redis_url = redis_url
         self._handlers = dict(handlers)
-        self._namespace = namespace
+        self._cluster = cluster
+        # Which keys hold each stream is known once start() knows the kind of server.
+        self._layout = StreamLayout(namespace=namespace, partitions=partitions)
         # Bounded batches: one handler transaction never holds more than batch_size events.
         # Measured here (bench/consumer_drain.py, 50k entries, batch 500, median of 3, on 2
         # cores shared with other test suites): 0.48-0.64x the rate of a raw redis-py
@@ -140,11 +153,10 @@ class GroupConsumer:
         self._block_ms = block_ms
         self._supervise_seconds = supervise_seconds
         self._graceful_timeout = graceful_timeout
-        self._keys = {stream: stream_key(stream, namespace) for stream in self._handlers}
-        # Reader and reclaimer of one stream never run the handler at the same time.
+        # Readers and reclaimers of one stream's partitions never run its handler at once.
         self._locks = {stream: asyncio.Lock() for stream in self._handlers}
         self._stats = {stream: StreamStats() for stream in self._handlers}
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._broker: RedisBroker | None = None
         self._subscribers: list[Any] = []
         self._supervisor: asyncio.Task[None] | None = None
@@ -158,7 +170,12 @@ class GroupConsumer:
     async def start(self) -> None:
         """Create missing groups at "0", then start the readers, reclaimers and supervisor."""
         self._stopping = False
-        self._redis = Redis.from_url(self._redis_url)
+        cluster = await is_cluster(self._redis_url, self._cluster)
+        self._layout = StreamLayout(
+            namespace=self._layout.namespace, partitions=self._layout.partitions, cluster=cluster
+        )
+        self._redis = redis_client(self._redis_url, cluster=cluster)
+        await check_partitions(self._redis, self._layout)
         await self._ensure_groups()
         await self._start_broker()
         self._supervisor = asyncio.create_task(self._supervise(), name=f"consumer-{self.group}")
@@ -187,18 +204,20 @@ class GroupConsumer:
 
     async def delivered_all(self, stream: str) -> bool:
         """Every entry of `stream` so far was delivered to this group at least once."""
-        key = self._keys[stream]
-        last = _text((await self._client.xinfo_stream(key))["last-generated-id"])
-        groups = await self._client.xinfo_groups(key)
-        info = next((g for g in groups if _text(g["name"]) == self.group), None)
-        return info is not None and _text(info["last-delivered-id"]) == last
+        for key in self._layout.keys(stream):
+            last = _text((await self._client.xinfo_stream(key))["last-generated-id"])
+            groups = await self._client.xinfo_groups(key)
+            info = next((g for g in groups if _text(g["name"]) == self.group), None)
+            if info is None or _text(info["last-delivered-id"]) != last:
+                return False
+        return True
 
     # --- setup -------------------------------------------------------------------------
 
     async def _ensure_groups(self) -> list[str]:
         """Create each missing group at "0" so a new group reads the whole history."""
         created = []
-        for stream, key in self._keys.items():
+        for stream, key in self._all_keys():
             try:
                 await self._client.xgroup_create(key, self.group, id="0", mkstream=True)
             except ResponseError as error:
@@ -206,14 +225,21 @@ class GroupConsumer:
                     raise
             else:
                 created.append(stream)
-        return created
+        return list(dict.fromkeys(created))
+
+    def _all_keys(self) -> list[tuple[str, str]]:
+        """(logical stream, key) for every partition of every stream this consumer reads."""
+        return [(stream, key) for stream in self._handlers for key in self._layout.keys(stream)]
 
     async def _start_broker(self) -> None:
-        broker = RedisBroker(
-            self._redis_url, log_level=logging.DEBUG, graceful_timeout=self._graceful_timeout
+        broker = stream_broker(
+            self._redis_url,
+            cluster=self._layout.cluster,
+            log_level=logging.DEBUG,
+            graceful_timeout=self._graceful_timeout,
         )
         subscribers: list[Any] = []
-        for stream, key in self._keys.items():
+        for stream, key in self._all_keys():
             reader = broker.subscriber(
                 stream=StreamSub(
                     key,
@@ -230,7 +256,7 @@ class GroupConsumer:
                 parser=self._raw_batch,
                 decoder=_no_body,
             )
-            reader(self._batch_subscriber(stream))
+            reader(self._batch_subscriber(stream, key))
             reclaimer = broker.subscriber(
                 stream=StreamSub(
                     key,
@@ -244,7 +270,7 @@ class GroupConsumer:
                 parser=self._raw_entry,
                 decoder=_no_body,
             )
-            reclaimer(self._reclaim_subscriber(stream))
+            reclaimer(self._reclaim_subscriber(stream, key))
             subscribers += [reader, reclaimer]
         try:
             await broker.start()
@@ -269,34 +295,34 @@ class GroupConsumer:
     async def _raw_entry(self, raw: Any) -> RawEntryMessage:
         return RawEntryMessage(raw, b"", consumer=FAKE_CONSUMER, group=self.group)
 
-    def _batch_subscriber(self, stream: str) -> Callable[..., Awaitable[None]]:
+    def _batch_subscriber(self, stream: str, key: str) -> Callable[..., Awaitable[None]]:
         async def on_batch(body: Any, message: RedisBatchStreamMessage) -> None:
             raw = message.raw_message
-            await self._apply_batch(stream, raw["message_ids"], raw["data"])
+            await self._apply_batch(stream, key, raw["message_ids"], raw["data"])
 
-        on_batch.__name__ = f"read_{stream.replace('.', '_')}"
+        on_batch.__name__ = f"read_{_name(key)}"
         return on_batch
 
-    def _reclaim_subscriber(self, stream: str) -> Callable[..., Awaitable[None]]:
+    def _reclaim_subscriber(self, stream: str, key: str) -> Callable[..., Awaitable[None]]:
         async def on_reclaimed(body: Any, message: RedisStreamMessage) -> None:
             raw = message.raw_message
             (entry_id,) = raw["message_ids"]
-            await self._apply_reclaimed(stream, entry_id, raw["data"])
+            await self._apply_reclaimed(stream, key, entry_id, raw["data"])
 
-        on_reclaimed.__name__ = f"reclaim_{stream.replace('.', '_')}"
+        on_reclaimed.__name__ = f"reclaim_{_name(key)}"
         return on_reclaimed
 
     # --- delivery ----------------------------------------------------------------------
 
     async def _apply_batch(
-        self, stream: str, entry_ids: Sequence[EntryId], entries: Sequence[Fields]
+        self, stream: str, key: str, entry_ids: Sequence[EntryId], entries: Sequence[Fields]
     ) -> None:
         decoded: list[tuple[EntryId, Event]] = []
         for entry_id, fields in zip(entry_ids, entries, strict=True):
             # XREADGROUP ">" hands out new entries only: this is their first delivery.
             outcome = decode(fields, deliveries=1)
             if isinstance(outcome, DeadLetter):
-                await self._dead_letter(stream, entry_id, fields, outcome)
+                await self._dead_letter(stream, key, entry_id, fields, outcome)
             else:
                 decoded.append((entry_id, outcome))
         if not decoded:
@@ -307,7 +333,7 @@ class GroupConsumer:
                 await self._handlers[stream](events)
         except HeldBackError as held:
             log.info("%s: %s; those left pending for the reclaimer", stream, held)
-            await self._ack(stream, acknowledged_despite(held, decoded))
+            await self._ack(stream, key, acknowledged_despite(held, decoded))
             return
         except Exception:
             # Left pending: the reclaimer retries these entries one by one, so a single
@@ -323,16 +349,18 @@ class GroupConsumer:
             return
         # The fault suite kills the process here: committed, not acked, so redelivered.
         crash_point("consumer.before_ack")
-        await self._ack(stream, decoded)
+        await self._ack(stream, key, decoded)
 
-    async def _apply_reclaimed(self, stream: str, entry_id: EntryId, fields: Fields) -> None:
-        deliveries = await self._deliveries(stream, entry_id)
+    async def _apply_reclaimed(
+        self, stream: str, key: str, entry_id: EntryId, fields: Fields
+    ) -> None:
+        deliveries = await self._deliveries(key, entry_id)
         if deliveries is None:
             return  # acknowledged meanwhile (by its first consumer, or dead-lettered)
         self._stats[stream].reclaimed += 1
         outcome = self._rules.before_attempt(deliveries) or decode(fields, deliveries)
         if isinstance(outcome, DeadLetter):
-            await self._dead_letter(stream, entry_id, fields, outcome)
+            await self._dead_letter(stream, key, entry_id, fields, outcome)
             return
         try:
             async with self._locks[stream]:
@@ -340,9 +368,9 @@ class GroupConsumer:
         except Exception as error:
             match self._rules.after_failure(error, deliveries):
                 case DeadLetter() as letter:
-                    await self._dead_letter(stream, entry_id, fields, letter)
+                    await self._dead_letter(stream, key, entry_id, fields, letter)
                 case Uncounted(retry_count=retry_count):
-                    await self._uncount_delivery(stream, entry_id, retry_count, error)
+                    await self._uncount_delivery(key, entry_id, retry_count, error)
                 case Retry():
                     log.warning(
                         "handler failed on %s %s (delivery %d/%d); will retry",
@@ -354,9 +382,9 @@ class GroupConsumer:
                         extra={"stream": stream},
                     )
             return
-        await self._ack(stream, [(entry_id, outcome)])
+        await self._ack(stream, key, [(entry_id, outcome)])
 
-    async def _ack(self, stream: str, applied: Sequence[tuple[EntryId, Event]]) -> None:
+    async def _ack(self, stream: str, key: str, applied: Sequence[tuple[EntryId, Event]]) -> None:
         """XACK entries whose events the handler committed; count the ones this XACK acked.
 
         A batch whose handler outlasts reclaim_idle_ms can have entries reclaimed (by this
@@ -366,7 +394,7 @@ class GroupConsumer:
         """
         if not applied:
             return
-        acked = await self._client.xack(self._keys[stream], self.group, *(i for i, _ in applied))
+        acked = await self._client.xack(key, self.group, *(i for i, _ in applied))
         stats = self._stats[stream]
         stats.consumed += acked
         stats.last_applied_entry_id = applied[-1][0].decode()
@@ -377,20 +405,20 @@ class GroupConsumer:
                 events_consumed.labels(self.group, stream, event_type).inc(count)
 
     async def _uncount_delivery(
-        self, stream: str, entry_id: EntryId, retry_count: int, error: Exception
+        self, key: str, entry_id: EntryId, retry_count: int, error: Exception
     ) -> None:
         """Leave the entry pending with this attempt not counted (JUSTID: no increment)."""
         log.warning(
             "not the entry's fault (%r); %s %s stays pending, delivery %d not counted",
             error,
-            stream,
+            key,
             entry_id.decode(),
             retry_count + 1,
-            extra={"stream": stream},
+            extra={"stream": key},
         )
         with contextlib.suppress(RedisError):
             await self._client.xclaim(
-                self._keys[stream],
+                key,
                 self.group,
                 self.consumer_name,
                 0,
@@ -399,17 +427,17 @@ class GroupConsumer:
                 justid=True,
             )
 
-    async def _deliveries(self, stream: str, entry_id: EntryId) -> int | None:
+    async def _deliveries(self, key: str, entry_id: EntryId) -> int | None:
         """Times delivered so far (XPENDING; XAUTOCLAIM counts as one), None if not pending."""
         pending = await self._client.xpending_range(
-            self._keys[stream], self.group, min=entry_id, max=entry_id, count=1
+            key, self.group, min=entry_id, max=entry_id, count=1
         )
         return int(pending[0]["times_delivered"]) if pending else None
 
     async def _dead_letter(
-        self, stream: str, entry_id: EntryId, fields: Fields, letter: DeadLetter
+        self, stream: str, key: str, entry_id: EntryId, fields: Fields, letter: DeadLetter
     ) -> None:
-        """Copy the entry to `<stream>.dead` with why, then ack it: counted, never dropped."""
+        """Copy the entry to its dead letters with why, then ack it: counted, never dropped."""
         letter_fields = dead_letter_fields(
             fields,
             letter,
@@ -419,10 +447,11 @@ class GroupConsumer:
             consumer=self.consumer_name,
         )
         record: dict[FieldT, EncodableT] = dict(letter_fields.items())
-        # MULTI/EXEC: the copy and the ack happen together or not at all.
+        # MULTI/EXEC: the copy and the ack happen together or not at all (one slot on a
+        # cluster: see StreamLayout.dead_letter).
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.xadd(dead_letter_key(stream, self._namespace), record)
-            pipe.xack(self._keys[stream], self.group, entry_id)
+            pipe.xadd(self._layout.dead_letter(key), record)
+            pipe.xack(key, self.group, entry_id)
             await pipe.execute()
         self._stats[stream].dead_lettered += 1
         events_dead_lettered.labels(self.group, stream).inc()
@@ -461,20 +490,27 @@ class GroupConsumer:
         await self._start_broker()
 
     async def _update_gauges(self) -> None:
-        for stream, key in self._keys.items():
-            groups = await self._client.xinfo_groups(key)
-            info = next((g for g in groups if _text(g["name"]) == self.group), None)
-            if info is None:
+        for stream in self._handlers:
+            infos = []
+            for key in self._layout.keys(stream):
+                groups = await self._client.xinfo_groups(key)
+                info = next((g for g in groups if _text(g["name"]) == self.group), None)
+                if info is not None:
+                    infos.append(info)
+            if not infos:
                 continue
             stats = self._stats[stream]
-            stats.pending = int(info["pending"])
-            stats.lag = None if info.get("lag") is None else int(info["lag"])
+            stats.pending = sum(int(info["pending"]) for info in infos)
+            # Redis cannot tell a partition's lag after deletions: then neither can we.
+            lags = [info.get("lag") for info in infos]
+            known = [int(lag) for lag in lags if lag is not None]
+            stats.lag = sum(known) if len(known) == len(lags) else None
             consumer_pending.labels(self.group, stream).set(stats.pending)
             if stats.lag is not None:
                 consumer_lag.labels(self.group, stream).set(stats.lag)
 
     @property
-    def _client(self) -> Redis:
+    def _client(self) -> RedisClient:
         if self._redis is None:
             raise RuntimeError("GroupConsumer is not started")
         return self._redis
@@ -482,6 +518,11 @@ class GroupConsumer:
 
 async def _no_body(message: Any) -> None:
     return None
+
+
+def _name(key: str) -> str:
+    """A subscriber's name from its key (FastStream shows it in logs)."""
+    return "".join(c if c.isalnum() else "_" for c in key)
 
 
 def _text(value: bytes | str) -> str:

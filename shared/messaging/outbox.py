@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -21,7 +22,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from redis.asyncio import Redis
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -44,7 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.schema import SchemaItem
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.streams import ENVELOPE_FIELD, stream_key
+from shared.contracts.streams import ENVELOPE_FIELD, StreamLayout
+from shared.messaging.connection import RedisClient
 from shared.runtime.faults import crash_point
 from shared.runtime.metrics import events_published
 from shared.runtime.settings import ServiceName, Settings, libpq_url
@@ -129,10 +130,10 @@ class OutboxRelay:
         self,
         *,
         engine: AsyncEngine,
-        redis: Redis,
+        redis: RedisClient,
         table: Table,
         listen_dsn: str,
-        namespace: str = "",
+        layout: StreamLayout = StreamLayout(),  # noqa: B008 - frozen, so safely shared
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(hours=72),
@@ -141,7 +142,7 @@ class OutboxRelay:
         self._redis = redis
         self._table = table
         self._listen_dsn = listen_dsn
-        self._namespace = namespace
+        self._layout = layout
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
@@ -156,7 +157,8 @@ class OutboxRelay:
         *,
         service: ServiceName,
         engine: AsyncEngine,
-        redis: Redis,
+        redis: RedisClient,
+        layout: StreamLayout,
         table: Table,
     ) -> OutboxRelay:
         """The relay a producer runs, tuned by its CDTT_* settings."""
@@ -165,7 +167,7 @@ class OutboxRelay:
             redis=redis,
             table=table,
             listen_dsn=libpq_url(settings.database_url_for(service)),
-            namespace=settings.stream_namespace,
+            layout=layout,
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             retention=timedelta(hours=settings.outbox_retention_hours),
@@ -251,7 +253,7 @@ class OutboxRelay:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(
-                        stream_key(row.stream, self._namespace), {ENVELOPE_FIELD: row.envelope}
+                        self._key_of(row.stream, row.envelope), {ENVELOPE_FIELD: row.envelope}
                     )
                 await pipe.execute()
             crash_point("relay.after_xadd")
@@ -260,6 +262,13 @@ class OutboxRelay:
         for stream, count in Counter(row.stream for row in rows).items():
             events_published.labels(stream).inc(count)
         return len(rows)
+
+    def _key_of(self, stream: str, envelope: str) -> str:
+        """The partition an outbox row goes to: its event's province (unit_path[0])."""
+        if self._layout.partitions == 1:
+            return self._layout.keys(stream)[0]
+        province: str = json.loads(envelope)["unit_path"][0]
+        return self._layout.key_for(stream, province)
 
     async def purge(self) -> int:
         """Forget rows sent longer ago than the retention window."""

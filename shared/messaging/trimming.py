@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.contracts.streams import READERS, stream_key
+from shared.contracts.streams import READERS, StreamLayout
+from shared.messaging.connection import RedisClient
 
 _SAFE_TRIM = """
 local function id_less(a, b)
@@ -67,33 +67,38 @@ class TrimResult:
     removed: int
 
 
-async def trim_stream(
-    redis: Redis, stream: str, groups: Sequence[str], namespace: str = ""
-) -> TrimResult:
-    """Remove the entries of `stream` that every one of `groups` has acknowledged."""
-    raw = await redis.eval(_SAFE_TRIM, 1, stream_key(stream, namespace), *groups)
+async def trim_stream(redis: RedisClient, key: str, groups: Sequence[str]) -> TrimResult:
+    """Remove the entries of the stream (partition) `key` that all of `groups` acknowledged.
+
+    The script touches that one key, so on a cluster it runs on the key's node.
+    """
+    raw = await redis.eval(_SAFE_TRIM, 1, key, *groups)
     outcome, detail, removed = raw
     return TrimResult(
-        stream=stream,
+        stream=key,
         outcome=outcome.decode() if isinstance(outcome, bytes) else str(outcome),
         detail=detail.decode() if isinstance(detail, bytes) else str(detail),
         removed=int(removed),
     )
 
 
-async def trim_streams(redis: Redis, namespace: str = "") -> list[TrimResult]:
-    """`trim_stream` on every stream, with the groups that read it."""
-    return [await trim_stream(redis, s, groups, namespace) for s, groups in READERS.items()]
+async def trim_streams(redis: RedisClient, layout: StreamLayout) -> list[TrimResult]:
+    """`trim_stream` on every partition of every stream, with the groups that read it."""
+    return [
+        await trim_stream(redis, key, groups)
+        for stream, groups in READERS.items()
+        for key in layout.keys(stream)
+    ]
 
 
-async def delivery_floor(redis: Redis, stream: str, group: str, namespace: str = "") -> str | None:
-    """The oldest entry id `group` may still be handed on `stream`, as the trim above reads it.
+async def delivery_floor(redis: RedisClient, key: str, group: str) -> str | None:
+    """The oldest entry id `group` may still be handed on the stream (partition) `key`, as
+    the trim above reads it.
 
     Its oldest pending entry (a reclaimer may deliver it again), else its last-delivered id
     (only newer entries are yet to come); None when the stream or the group is missing,
     since then nothing can be said of what is still to come.
     """
-    key = stream_key(stream, namespace)
     try:
         groups = await redis.xinfo_groups(key)
     except ResponseError:

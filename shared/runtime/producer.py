@@ -22,10 +22,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.messaging.connection import RedisClient, open_streams
 from shared.messaging.outbox import OutboxRelay, outbox_backlog
 from shared.runtime.db import database_reachable, engine_scope, make_sessionmaker
 from shared.runtime.metrics import outbox_backlog as outbox_backlog_rows
@@ -56,7 +56,7 @@ class ProducerRuntime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     relay: OutboxRelay
     outbox: Table
     idempotency_keys: Table
@@ -101,9 +101,9 @@ async def producer_runtime(
     """Connect, start the relay and housekeeping; stop them and disconnect when the scope ends."""
     database_url = settings.database_url_for(service)
     async with engine_scope(database_url, application_name=f"cdtt-{service}") as engine:
-        redis = Redis.from_url(settings.require_redis_url())
+        redis, layout = await open_streams(settings)
         relay = OutboxRelay.from_settings(
-            settings, service=service, engine=engine, redis=redis, table=outbox
+            settings, service=service, engine=engine, redis=redis, layout=layout, table=outbox
         )
         runtime = ProducerRuntime(
             service=service,

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     redis_url: str | None = None
+    # True: CDTT_REDIS_URL names any node of a Redis Cluster; False: one Redis; unset: asked
+    # of the server (INFO cluster) when a client connects.
+    redis_cluster: bool | None = None
+    # Each stream split into this many partitions by province (1 keeps one stream per name).
+    # Fixed for a deployment's life: a process started with another count refuses to run.
+    stream_partitions: int = Field(default=1, ge=1, le=256)
     database_url: str | None = None
     registry_database_url: str | None = None
     activity_database_url: str | None = None

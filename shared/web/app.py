@@ -18,7 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -48,8 +48,8 @@ def _validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(parts) + more
 
 
-async def redis_reachable(redis: Redis) -> bool:
-    """For readiness probes: Redis answers a PING."""
+async def redis_reachable(redis: Redis | RedisCluster) -> bool:
+    """For readiness probes: Redis (on a cluster: every node) answers a PING."""
     try:
         return bool(await redis.ping())
     except Exception:

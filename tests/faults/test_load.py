@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.contracts.streams import READERS, stream_key
+from shared.contracts.streams import READERS, StreamLayout, stream_key
 from shared.messaging.trimming import trim_streams
 from shared.runtime.settings import Settings
 from tests.faults.harness import FaultSystem
@@ -126,7 +126,7 @@ async def test_trimming_under_lag_never_removes_an_unacknowledged_entry(
             deadline = time.monotonic() + 6.0
             while time.monotonic() < deadline:
                 needed = await unacknowledged(redis, namespace)
-                for result in await trim_streams(redis, namespace):
+                for result in await trim_streams(redis, StreamLayout(namespace)):
                     assert result.outcome == "trimmed", result
                     removed += result.removed
                 rounds += 1

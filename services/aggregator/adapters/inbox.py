@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.store import SWAP_LOCK_KEY
 from services.aggregator.adapters.tables import processed_events
 from services.aggregator.domain import inbox_cutoff
-from shared.contracts.streams import AGGREGATOR_GROUP, STREAMS
+from shared.contracts.streams import AGGREGATOR_GROUP, STREAMS, StreamLayout
+from shared.messaging.connection import RedisClient
 from shared.messaging.trimming import delivery_floor, entry_time
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ class InboxPurge:
 
 async def purge_inbox(
     engine: AsyncEngine,
-    redis: Redis,
+    redis: RedisClient,
     retention: timedelta,
     *,
-    namespace: str = "",
+    layout: StreamLayout = StreamLayout(),  # noqa: B008 - frozen, so safely shared
     now: datetime | None = None,
 ) -> InboxPurge:
     """Forget the processed ids recorded before the cutoff the streams' floors allow."""
     floors = []
-    for stream in STREAMS:
-        floor = await delivery_floor(redis, stream, AGGREGATOR_GROUP, namespace)
+    # Every partition has its own floor; the oldest of them all bounds what may come back.
+    for key in (key for stream in STREAMS for key in layout.keys(stream)):
+        floor = await delivery_floor(redis, key, AGGREGATOR_GROUP)
         floors.append(None if floor is None else entry_time(floor))
     cutoff = inbox_cutoff(now or datetime.now(UTC), floors, retention)
     if cutoff is None:
@@ -61,16 +62,16 @@ async def purge_inbox(
 
 async def keep_inbox_bounded(
     engine: AsyncEngine,
-    redis: Redis,
+    redis: RedisClient,
     retention: timedelta,
     *,
-    namespace: str = "",
+    layout: StreamLayout,
     every_seconds: float = PURGE_EVERY_SECONDS,
 ) -> None:
     """The aggregator's housekeeping task: `purge_inbox` now, then every `every_seconds`."""
     while True:
         try:
-            await purge_inbox(engine, redis, retention, namespace=namespace)
+            await purge_inbox(engine, redis, retention, layout=layout)
         except Exception:
             log.warning("inbox purge failed; trying again next round", exc_info=True)
         await asyncio.sleep(every_seconds)

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
-from shared.contracts.streams import AGGREGATOR_GROUP, STREAMS, stream_key
+from shared.contracts.streams import AGGREGATOR_GROUP, STREAMS, StreamLayout
+from shared.messaging.connection import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,25 @@ def _group_info(groups: Any, group: str) -> dict[str, Any] | None:
 
 
 async def oldest_unapplied_ms(
-    redis: Redis, streams: Sequence[str], namespace: str, group: str
+    redis: RedisClient, streams: Sequence[str], layout: StreamLayout, group: str
 ) -> tuple[int, int | None]:
-    """(Redis server time in ms, XADD time of the oldest unacknowledged entry or None)."""
-    keys = [stream_key(s, namespace) for s in streams]
+    """(Redis server time in ms, XADD time of the oldest unacknowledged entry or None).
+
+    Every partition counts; on a cluster the pipeline goes to each key's node and TIME
+    to one of them (the nodes' clocks are assumed close, as NTP keeps them).
+    """
+    keys = [key for stream in streams for key in layout.keys(stream)]
+    # A cluster pipeline takes keyed commands only: TIME goes on its own (any node's).
+    cluster = isinstance(redis, RedisCluster)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.time()
+        if not cluster:
+            pipe.time()
         for key in keys:
             pipe.xinfo_groups(key)
             pipe.xpending(key, group)
         first = await pipe.execute(raise_on_error=False)
+    if cluster:
+        first = [await redis.time(), *first]
     seconds, micros = first[0]
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     oldest: list[int] = []
@@ -76,8 +86,10 @@ async def oldest_unapplied_ms(
     return now_ms, min(oldest) if oldest else None
 
 
-async def lag_ms(redis: Redis, streams: Sequence[str], namespace: str, group: str) -> int:
-    now_ms, oldest = await oldest_unapplied_ms(redis, streams, namespace, group)
+async def lag_ms(
+    redis: RedisClient, streams: Sequence[str], layout: StreamLayout, group: str
+) -> int:
+    now_ms, oldest = await oldest_unapplied_ms(redis, streams, layout, group)
     return 0 if oldest is None else max(0, now_ms - oldest)
 
 
@@ -85,14 +97,14 @@ async def lag_ms(redis: Redis, streams: Sequence[str], namespace: str, group: st
 class LagReader:
     """The aggregator's lag_ms; None when Redis cannot be asked (figures stay servable)."""
 
-    redis: Redis
-    namespace: str
+    redis: RedisClient
+    layout: StreamLayout
     group: str = AGGREGATOR_GROUP
     streams: tuple[str, ...] = STREAMS
 
     async def __call__(self) -> int | None:
         try:
-            return await lag_ms(self.redis, self.streams, self.namespace, self.group)
+            return await lag_ms(self.redis, self.streams, self.layout, self.group)
         except Exception as error:
             log.warning("could not read the consumer lag: %s", error)
             return None

@@ -27,6 +27,7 @@ from shared.contracts.streams import (
     ENVELOPE_FIELD,
     REGISTRY_EVENTS,
     STREAMS,
+    StreamLayout,
     stream_key,
 )
 from shared.messaging.consumer import GroupConsumer
@@ -128,11 +129,13 @@ async def test_lag_is_the_age_of_the_oldest_unapplied_entry_and_zero_once_applie
     settings: Settings, engine: AsyncEngine, redis: Redis
 ) -> None:
     namespace = settings.stream_namespace
-    assert await lag_ms(redis, STREAMS, namespace, AGGREGATOR_GROUP) == 0  # no stream yet
+    assert (
+        await lag_ms(redis, STREAMS, StreamLayout(namespace), AGGREGATOR_GROUP) == 0
+    )  # no stream yet
 
     await publish(redis, settings, [unit_registered(("15",), "province")])
     await asyncio.sleep(0.3)
-    waiting = await lag_ms(redis, STREAMS, namespace, AGGREGATOR_GROUP)
+    waiting = await lag_ms(redis, STREAMS, StreamLayout(namespace), AGGREGATOR_GROUP)
     assert 300 <= waiting < 5_000
 
     running = consumer(settings, engine, "solo")
@@ -140,7 +143,7 @@ async def test_lag_is_the_age_of_the_oldest_unapplied_entry_and_zero_once_applie
     try:
 
         async def caught_up() -> bool:
-            return await lag_ms(redis, STREAMS, namespace, AGGREGATOR_GROUP) == 0
+            return await lag_ms(redis, STREAMS, StreamLayout(namespace), AGGREGATOR_GROUP) == 0
 
         await wait_until(caught_up, timeout=20, message="lag 0")
     finally:
@@ -151,7 +154,7 @@ async def test_lag_is_the_age_of_the_oldest_unapplied_entry_and_zero_once_applie
     await publish(redis, settings, [support_recorded(uuid.uuid4(), ("15",))])
     await redis.xreadgroup(AGGREGATOR_GROUP, "dead", {key: ">"}, count=10)
     await asyncio.sleep(0.2)
-    assert await lag_ms(redis, STREAMS, namespace, AGGREGATOR_GROUP) >= 200
+    assert await lag_ms(redis, STREAMS, StreamLayout(namespace), AGGREGATOR_GROUP) >= 200
 
 
 async def test_the_live_feed_sends_the_changed_units_with_their_new_figures(

@@ -19,6 +19,7 @@ from shared.contracts.streams import (
     AGGREGATOR_GROUP,
     ENVELOPE_FIELD,
     STREAMS,
+    StreamLayout,
     stream_key,
 )
 from shared.runtime.db import make_engine
@@ -77,7 +78,9 @@ async def test_ids_older_than_the_retention_are_forgotten_and_newer_ones_kept(
     old = await record(engine, timedelta(hours=100), timedelta(hours=200))
     kept = await record(engine, timedelta(hours=1), timedelta(hours=90))
 
-    result = await purge_inbox(engine, redis, RETENTION, namespace=settings.stream_namespace)
+    result = await purge_inbox(
+        engine, redis, RETENTION, layout=StreamLayout(settings.stream_namespace)
+    )
 
     assert result.purged == len(old)
     assert await remaining(engine) == set(kept)
@@ -95,7 +98,7 @@ async def test_a_pending_entry_holds_the_purge_back_to_its_own_time(
 
     a_week_later = datetime.now(UTC) + timedelta(days=7)
     result = await purge_inbox(
-        engine, redis, RETENTION, namespace=settings.stream_namespace, now=a_week_later
+        engine, redis, RETENTION, layout=StreamLayout(settings.stream_namespace), now=a_week_later
     )
 
     assert result.purged == len(old)
@@ -111,7 +114,9 @@ async def test_nothing_is_forgotten_while_a_stream_has_no_group(
     await deliver_one(redis, settings, STREAMS[0], ack=True)
     ids = await record(engine, timedelta(hours=500))
 
-    result = await purge_inbox(engine, redis, RETENTION, namespace=settings.stream_namespace)
+    result = await purge_inbox(
+        engine, redis, RETENTION, layout=StreamLayout(settings.stream_namespace)
+    )
 
     assert (result.cutoff, result.purged) == (None, 0)
     assert await remaining(engine) == set(ids)

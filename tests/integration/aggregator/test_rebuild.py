@@ -16,7 +16,7 @@ from services.aggregator.adapters.store import projection_store
 from services.aggregator.adapters.tables import figures
 from services.aggregator.rebuild import RebuildRefusedError, rebuild
 from services.aggregator.use_cases import apply_batch
-from shared.contracts.streams import REGISTRY_EVENTS
+from shared.contracts.streams import REGISTRY_EVENTS, StreamLayout
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
@@ -51,7 +51,7 @@ async def test_a_rebuild_gives_exactly_the_live_figures(
         await running.stop()
     live = await stored_figures(engine)
 
-    report = await rebuild(engine, redis, settings.stream_namespace, batch_size=100)
+    report = await rebuild(engine, redis, StreamLayout(settings.stream_namespace), batch_size=100)
 
     rebuilt = await stored_figures(engine)
     assert differences(live, rebuilt) == []
@@ -87,7 +87,7 @@ async def test_figures_are_served_and_kept_live_during_a_rebuild(
         reader = asyncio.create_task(read_while_rebuilding())
         publisher = asyncio.create_task(keep_publishing())
         await asyncio.sleep(0.2)
-        await rebuild(engine, redis, settings.stream_namespace, batch_size=50)
+        await rebuild(engine, redis, StreamLayout(settings.stream_namespace), batch_size=50)
         rebuilding = False
         await asyncio.gather(reader, publisher)
         await agree(engine, world)
@@ -117,7 +117,7 @@ async def test_a_rebuild_corrects_figures_that_went_wrong(
         await conn.execute(update(figures).where(figures.c.code == "").values(teams=999_999))
     assert await figure_differences(engine, world) != []
 
-    report = await rebuild(engine, redis, settings.stream_namespace)
+    report = await rebuild(engine, redis, StreamLayout(settings.stream_namespace))
 
     assert report.changed_keys == 1
     assert await figure_differences(engine, world) == []
@@ -132,9 +132,11 @@ async def test_a_rebuild_refuses_when_applied_events_are_no_longer_on_the_stream
     before = await stored_figures(engine)
 
     with pytest.raises(RebuildRefusedError, match="1 events in the live figures"):
-        await rebuild(engine, redis, settings.stream_namespace)
+        await rebuild(engine, redis, StreamLayout(settings.stream_namespace))
 
     assert differences(before, await stored_figures(engine)) == []
     assert "aggregator_rebuild" not in await schemas(engine)
-    forced = await rebuild(engine, redis, settings.stream_namespace, accept_missing=True)
+    forced = await rebuild(
+        engine, redis, StreamLayout(settings.stream_namespace), accept_missing=True
+    )
     assert forced.changed_keys == 2  # the nation and the province lost their unit

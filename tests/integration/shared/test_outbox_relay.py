@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.tables import outbox
 from shared.contracts.events import UnitRegistered, decode_entry
 from shared.contracts.events.registry import UnitState
-from shared.contracts.streams import REGISTRY_EVENTS, stream_key
+from shared.contracts.streams import REGISTRY_EVENTS, StreamLayout, stream_key
 from shared.messaging.outbox import OutboxRelay, add_to_outbox, replay_outbox
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings, libpq_url
@@ -34,7 +34,7 @@ def make_relay(engine: AsyncEngine, redis: Redis, settings: Settings, **kw: obje
         redis=redis,
         table=outbox,
         listen_dsn=libpq_url(settings.database_url_for("registry")),
-        namespace=settings.stream_namespace,
+        layout=StreamLayout(settings.stream_namespace),
         **kw,  # type: ignore[arg-type]
     )
 

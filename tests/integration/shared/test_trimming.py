@@ -44,7 +44,7 @@ async def test_nothing_goes_while_a_reading_group_is_missing(
     await redis.xgroup_create(key, "a", id="0")
     await redis.xack(key, "a", *await read(redis, key, "a", 5))
 
-    result = await trim_stream(redis, REGISTRY_EVENTS, ["a", "b"], settings.stream_namespace)
+    result = await trim_stream(redis, key, ["a", "b"])
 
     assert (result.outcome, result.detail, result.removed) == ("missing_group", "b", 0)
     assert await remaining(redis, key) == ids
@@ -62,7 +62,7 @@ async def test_pending_and_undelivered_entries_stay_acknowledged_ones_go(
     await redis.xack(key, "b", *b_read[:4], *b_read[6:])  # b: 4 and 5 pending
     await redis.xack(key, "c", *await read(redis, key, "c", 8))  # c: 8 and 9 undelivered
 
-    result = await trim_stream(redis, REGISTRY_EVENTS, ["a", "b", "c"], settings.stream_namespace)
+    result = await trim_stream(redis, key, ["a", "b", "c"])
 
     assert result.outcome == "trimmed"
     assert result.removed == 4
@@ -76,7 +76,7 @@ async def test_a_group_that_read_nothing_keeps_everything(redis: Redis, settings
     ids = await fill(redis, key, 3)
     await redis.xgroup_create(key, "a", id="0")
 
-    result = await trim_stream(redis, REGISTRY_EVENTS, ["a"], settings.stream_namespace)
+    result = await trim_stream(redis, key, ["a"])
 
     assert (result.outcome, result.removed) == ("trimmed", 0)
     assert await remaining(redis, key) == ids
@@ -90,6 +90,6 @@ async def test_everything_acknowledged_leaves_only_the_last_delivered_entry(
     await redis.xgroup_create(key, "a", id="0")
     await redis.xack(key, "a", *await read(redis, key, "a", 6))
 
-    result = await trim_stream(redis, REGISTRY_EVENTS, ["a"], settings.stream_namespace)
+    result = await trim_stream(redis, key, ["a"])
 
     assert (result.removed, await remaining(redis, key)) == (5, ids[5:])
