@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 from cdtt.stack import migrate_all
 from shared.messaging.connection import is_cluster, redis_client
 from shared.runtime.settings import Settings, libpq_url
-from tests.servers import Servers, find_servers
+from tests.servers import Servers, find_servers, urls_from
 
 
 def database_url(base: str, name: str) -> str:
@@ -87,6 +88,14 @@ async def isolated_settings(
             )
         finally:
             await delete_namespace(servers.redis_url, scoped)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop before collecting anything when only one of the two server URLs is set."""
+    try:
+        urls_from(os.environ)
+    except ValueError as mistake:
+        raise pytest.UsageError(str(mistake)) from None
 
 
 @pytest.fixture(scope="session")

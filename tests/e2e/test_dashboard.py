@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -32,7 +33,24 @@ from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-CHROMIUM = Path("/usr/bin/chromium")
+# The system's browser (Playwright never downloads one here); .ci/run installs Debian's in CI.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_MACOS = Path("/Applications/Chromium.app/Contents/MacOS/Chromium")
+
+
+def system_chromium() -> str:
+    """The machine's Chromium; missing, a skip that says how to get one (a failure in CI)."""
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    if os.access(CHROMIUM_MACOS, os.X_OK):
+        return str(CHROMIUM_MACOS)
+    message = "no Chromium here: apt-get install chromium (macOS: brew install --cask chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -118,13 +136,10 @@ async def load_scenario(stack: Stack) -> Scenario:
 
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
-    """Debian's Chromium driven by Playwright; fail, never skip, when it is missing."""
-    # CI installs it (.ci/run); Playwright never downloads a browser here.
-    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} missing: apt-get install chromium"
+    """The system's Chromium driven by Playwright (see `system_chromium`)."""
+    executable = system_chromium()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
