@@ -17,6 +17,7 @@ from services.activity.cli import activity_app
 from services.aggregator.cli import aggregator_app
 from services.auth.cli import keys_app
 from services.registry.cli import registry_app, units_app
+from shared.runtime import reachable
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import SERVICES, ServiceName, Settings
 
@@ -37,6 +38,7 @@ app.add_typer(streams_app, name="streams")
 def migrate() -> None:
     """Create or upgrade every service's schema (Alembic)."""
     settings = Settings()
+    asyncio.run(reachable.wait_for_servers(settings, redis=False))
     asyncio.run(migrate_all(settings))
     typer.echo(f"migrated: {', '.join(SERVICES)}, auth")
 
@@ -55,6 +57,7 @@ def serve(
 
     settings = Settings()
     configure_logging(service, settings.log_level)
+    asyncio.run(reachable.wait_for_servers(settings))
     uvicorn.run(
         f"services.{service}.bootstrap:create_app",
         factory=True,

@@ -16,6 +16,7 @@ from rich.console import Console
 from services.auth.adapters.store import create_key, list_keys, revoke_key
 from services.auth.domain import KeyRuleError, StoredKey
 from shared.contracts.units import Edition
+from shared.runtime import reachable
 from shared.runtime.db import engine_scope
 from shared.runtime.migrations import migrate_auth
 from shared.runtime.settings import Settings
@@ -64,6 +65,7 @@ def create(
 ) -> None:
     """Create a key and print it once (only its SHA-256 is kept)."""
     settings = Settings()
+    asyncio.run(reachable.wait_for_servers(settings, redis=False))
     try:
         stored, text = asyncio.run(
             new_key(settings, role=role, province=province, edition=edition, name=name)

@@ -38,6 +38,7 @@ from services.registry.adapters.tables import outbox
 from shared.contracts.units import Edition
 from shared.messaging.connection import open_streams
 from shared.messaging.outbox import OutboxRelay, outbox_backlog, replay_outbox
+from shared.runtime import reachable
 from shared.runtime.db import engine_scope, make_sessionmaker
 from shared.runtime.migrations import migrate_service
 from shared.runtime.settings import Settings, libpq_url
@@ -171,6 +172,7 @@ def load(
 ) -> None:
     """Load the official units of an edition (idempotent: a second run adds nothing)."""
     settings = Settings()
+    asyncio.run(reachable.wait_for_servers(settings, redis=publish))
     try:
         asyncio.run(_load(settings, edition or settings.edition, province or [], publish))
     except UnknownProvinceError as error:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # After this many deliveries an entry goes to the dead-letter stream.
     max_deliveries: int = Field(default=5, ge=1)
     log_level: str = "INFO"
+    # How long a command or service waits for its servers on its first connection
+    # (shared/runtime/reachable.py: backoff from 0.2 s to 5 s between tries).
+    connect_timeout_seconds: float = Field(default=60.0, ge=0)
 
     # --- security (services/auth, shared/web) ---
     # API keys on every /v1 route; False (CDTT_AUTH=off) makes every request an anonymous

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from cdtt.cli import app
 from cdtt.stack import DEFAULT_PORTS
+from shared.runtime import reachable
 from shared.runtime.settings import SERVICES, Settings
 
 ROOT = Path(__file__).parents[2]
@@ -228,3 +229,60 @@ def test_the_image_runs_as_a_user_and_ships_only_sources() -> None:
         assert any(package in line.split() for line in copied), package
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".cdtt", ".git"} <= set(ignored)
+
+
+def test_postgres_health_is_checked_over_tcp() -> None:
+    # The image's init server answers on the Unix socket only; TCP means the real server.
+    probe = SERVICES_DEFINED["postgres"]["healthcheck"]["test"]
+    assert probe[0] == "CMD-SHELL"
+    assert "pg_isready -h 127.0.0.1 " in probe[1]
+
+
+def test_the_key_value_server_is_valkey() -> None:
+    redis = SERVICES_DEFINED["redis"]
+    assert redis["image"].startswith("valkey/valkey:")
+    assert redis["command"][0] == "valkey-server"
+    assert redis["healthcheck"]["test"] == ["CMD", "valkey-cli", "ping"]
+
+
+class WaitedError(Exception):
+    """Raised by the stand-in for reachable.wait_for_servers: the command waited first."""
+
+
+@pytest.mark.parametrize("name", sorted(CDTT_CONTAINERS))
+def test_every_command_waits_for_its_servers_before_connecting(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def waited(settings: Settings, *, redis: bool = True) -> None:
+        raise WaitedError(settings.connect_timeout_seconds)
+
+    monkeypatch.setattr(reachable, "wait_for_servers", waited)
+    env = CDTT_CONTAINERS[name]["environment"]
+    result = CliRunner().invoke(app, CDTT_CONTAINERS[name]["command"][1:], env=env)
+    assert isinstance(result.exception, WaitedError), result.output
+    assert result.exception.args == (60.0,)  # compose keeps the default bounded wait
+
+
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period"}
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES_DEFINED))
+def test_each_service_has_the_shape_compose_config_accepts(name: str) -> None:
+    spec = SERVICES_DEFINED[name]
+    assert ("image" in spec) or ("build" in spec)
+    assert spec.get("restart", "no") in {"no", "always", "on-failure", "unless-stopped"}
+    if "healthcheck" in spec:
+        check = spec["healthcheck"]
+        assert set(check) <= HEALTHCHECK_KEYS
+        assert check["test"][0] in {"CMD", "CMD-SHELL"}
+        for key in HEALTHCHECK_KEYS & set(check) - {"test", "retries"}:
+            assert re.fullmatch(r"\d+(ms|s|m)", check[key]), (key, check[key])
+    for other, wait in spec.get("depends_on", {}).items():
+        assert other in SERVICES_DEFINED, other
+        assert wait["condition"] in CONDITIONS
+        if wait["condition"] == "service_healthy":
+            assert "healthcheck" in SERVICES_DEFINED[other], other
+    for volume in spec.get("volumes", []):
+        assert volume.split(":")[0] in COMPOSE["volumes"]
+    assert isinstance(spec.get("command", []), list)
