@@ -1,7 +1,8 @@
 """The public HTTP API as a provincial system calls it: retries, Idempotency-Keys, answers read.
 
 What `cdtt demo` sends: villages, teams and support-event batches, each with a key derived
-from the replay plan; 503 and lost connections are retried (the key makes that safe).
+from the replay plan; 429, 502–504 and lost connections are retried, after the Retry-After
+the service sent when it sent one (the key makes retries safe).
 """
 
 from __future__ import annotations
@@ -9,12 +10,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
 import httpx
 import typer
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tenacity.wait import wait_base
 
 from cdtt.demo.report2022 import (
     PlanError,
@@ -33,7 +44,9 @@ AggregatorUrl = Annotated[str, typer.Option(envvar="CDTT_AGGREGATOR_URL")]
 EDITION = "legacy"
 KEY_PREFIX = "demo2022"
 SUPPORT_BATCH = 500
-ATTEMPTS = 8  # per request, on 503 / connection errors (the services retry-safe by key)
+ATTEMPTS = 8  # per request, on 429/502/503/504 and lost connections (retry-safe by key)
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 30.0  # a server asking for longer is waited for this long at most
 CATCH_UP_SECONDS = 180.0  # for the activity's team directory and the aggregator
 
 
@@ -52,32 +65,87 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-class Api:
-    """The three services' public HTTP APIs, with retries on 503 and connection errors."""
+class RetryableStatusError(Exception):
+    """An answer that asks to be retried (429 or a 5xx gateway/unavailable)."""
 
-    def __init__(self, client: httpx.AsyncClient, urls: Mapping[str, str], limit: int) -> None:
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The answer's Retry-After (seconds or an HTTP date), within [0, 30 s]; None if absent."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's own waits
+    """Wait what the server's Retry-After says; without one, `fallback`'s backoff."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RetryableStatusError):
+            asked = retry_after_seconds(error.response)
+            if asked is not None:
+                return asked
+        return float(self.fallback(retry_state))
+
+
+class Api:
+    """The three services' public HTTP APIs, retried (tenacity) on 429, 502–504 and lost
+    connections: after the Retry-After the service sent, else 0.1 s doubling to 3 s."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        urls: Mapping[str, str],
+        limit: int,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.client = client
         self.urls = urls
         self.slots = asyncio.Semaphore(limit)
+        self.sleep = sleep
 
     async def call(
         self, method: str, service: str, path: str, *, key: str | None = None, **kwargs: Any
     ) -> httpx.Response:
         headers = {"Idempotency-Key": key} if key else {}
         url = self.urls[service].rstrip("/") + path
-        for attempt in range(ATTEMPTS):
-            try:
-                async with self.slots:
-                    response = await self.client.request(method, url, headers=headers, **kwargs)
-            except httpx.TransportError as error:
-                if attempt == ATTEMPTS - 1:
-                    raise ReplayError(f"{method} {url}: {error!r}") from error
-            else:
-                if response.status_code not in (429, 502, 503, 504):
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_retry_after(wait_exponential(multiplier=0.1, max=3.0)),
+            retry=retry_if_exception_type((httpx.TransportError, RetryableStatusError)),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.slots:  # not held while waiting to retry
+                        response = await self.client.request(method, url, headers=headers, **kwargs)
+                    if response.status_code in RETRIED_STATUSES:
+                        raise RetryableStatusError(response)
                     return response
-            if attempt < ATTEMPTS - 1:
-                await asyncio.sleep(min(0.1 * 2**attempt, 3.0))  # back off before retrying
-        return response
+        except RetryableStatusError as exhausted:
+            return exhausted.response  # the caller reports what the service answered last
+        except httpx.TransportError as error:
+            raise ReplayError(f"{method} {url}: {error!r}") from error
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
     async def units(self, parent: str) -> list[dict[str, Any]]:
         response = await self.call(
