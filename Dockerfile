@@ -26,7 +26,8 @@ COPY requirements/runtime.lock ./requirements/runtime.lock
 RUN python -m venv .venv \
     && .venv/bin/python -m pip install --quiet --requirement requirements/runtime.lock
 COPY --from=build /wheels /wheels
-RUN .venv/bin/python -m pip install --quiet --no-deps /wheels/*.whl && rm -rf /wheels
+RUN .venv/bin/python -m pip install --quiet --no-deps /wheels/*.whl && rm -rf /wheels \
+    && .venv/bin/python -m pip install --quiet --no-deps 'vietnamadminunits==1.0.4'
 
 # The code stays root-owned and read-only to the user that runs it.
 USER cdtt

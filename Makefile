@@ -13,11 +13,17 @@ install: $(STAMP)
 UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 UV := $(BIN)/uv pip
 
-$(STAMP): pyproject.toml requirements/dev.lock
+# vietnamadminunits only lends its data file (commune centres, read with sqlite3 at
+# `cdtt units load`): --no-deps keeps out shapely, geopy and the rest its parser needs, which
+# is also why it is not in the locks. axe-core (package.json, npm ci) is what the browser
+# tests check the dashboard's accessibility with; it is never served.
+$(STAMP): pyproject.toml requirements/dev.lock Makefile package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 	$(UV) sync --quiet --python $(BIN)/python requirements/dev.lock
 	$(UV) install --quiet --python $(BIN)/python --no-deps -e .
+	$(UV) install --quiet --python $(BIN)/python --no-deps 'vietnamadminunits==1.0.4'
+	npm ci --ignore-scripts --no-audit --no-fund --silent
 	touch $(STAMP)
 
 # After changing pyproject.toml's dependencies: pin them again (both locks, every platform).

@@ -201,6 +201,9 @@ class UnitRecord:
     level: Level
     parent_code: str | None
     path: UnitPath
+    # The unit's centre, for the map; None for villages and schema-1 events.
+    lat: float | None = None
+    lon: float | None = None
 
     @property
     def key(self) -> FigureKey:

@@ -51,6 +51,8 @@ def unit_record(event: UnitRegistered) -> UnitRecord:
         level=unit.level,
         parent_code=unit.parent_code,
         path=event.unit_path,
+        lat=unit.lat,
+        lon=unit.lon,
     )
 
 

@@ -28,10 +28,12 @@ from rich.progress import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry import use_cases
+from services.registry.adapters.coordinates import CoordinatesMissingError, unit_centres
 from services.registry.adapters.official_units import (
     ProvinceUnits,
     UnknownProvinceError,
     official_units,
+    with_centres,
 )
 from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import outbox
@@ -136,6 +138,11 @@ async def _load(
     settings: Settings, edition: Edition, provinces: Sequence[str], publish: bool
 ) -> LoadReport:
     selected = official_units(edition, provinces)
+    try:
+        selected = with_centres(selected, unit_centres(edition))
+    except CoordinatesMissingError as error:
+        # Coordinates only feed the dashboard's map: the units load without them.
+        console.print(f"[yellow]units load without coordinates: {error}[/yellow]")
     async with engine_scope(settings.database_url_for("registry"), pool_size=2) as engine:
         await migrate_service(engine, "registry")
         with _progress() as progress:

@@ -131,6 +131,9 @@ class Unit:
     kind: str
     parent_code: str | None
     path: tuple[str, ...]
+    # Carried from `cdtt units load` into the unit.registered event, not stored here.
+    lat: float | None = None
+    lon: float | None = None
 
     def state(self) -> UnitState:
         return UnitState(
@@ -139,6 +142,8 @@ class Unit:
             level=self.level,
             kind=self.kind,
             parent_code=self.parent_code,
+            lat=self.lat,
+            lon=self.lon,
         )
 
 

@@ -85,9 +85,9 @@ class SqlProjectionStore:
         by_key = {u.key: u for u in reversed(records)}  # the first registration in the batch wins
         if not by_key:
             return []
-        columns = ["edition", "code", "name", "level", "parent_code", "path"]
+        columns = ["edition", "code", "name", "level", "parent_code", "path", "lat", "lon"]
         rows = [
-            (u.edition, u.code, u.name, u.level, u.parent_code, u.path)
+            (u.edition, u.code, u.name, u.level, u.parent_code, u.path, u.lat, u.lon)
             for _, u in sorted(by_key.items())
         ]
         stmt = (

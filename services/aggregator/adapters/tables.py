@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Double,
     Index,
     Integer,
     Table,
@@ -44,6 +45,9 @@ units = Table(
     Column("parent_code", Text, nullable=True),
     # Province first, the unit itself last.
     Column("path", ARRAY(Text), nullable=False),
+    # The unit's centre (WGS 84), for the map; NULL when unit.registered carried none.
+    Column("lat", Double, nullable=True),
+    Column("lon", Double, nullable=True),
     Index("ix_units_parent", "edition", "parent_code", "code"),
 )
 # One row per unit (its whole subtree) and one per edition (code "": the nation).

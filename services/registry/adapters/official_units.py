@@ -7,9 +7,10 @@ be registered in one transaction that its foreign keys accept.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+from services.registry.adapters.coordinates import Centre
 from services.registry.domain import Unit, normalize_text, official_code
 from shared.contracts.units import Edition, Level
 
@@ -138,3 +139,15 @@ def official_units(edition: Edition, provinces: Sequence[str] | None = None) -> 
             f"its codes are {', '.join(sorted(by_code))}"
         )
     return [by_code[code] for code in wanted]
+
+
+def with_centres(
+    provinces: Sequence[ProvinceUnits], centres: Mapping[tuple[Level, str], Centre]
+) -> list[ProvinceUnits]:
+    """The same units, each with its centre when `centres` (by level and code) has one."""
+
+    def placed(unit: Unit) -> Unit:
+        centre = centres.get((unit.level, unit.code))
+        return unit if centre is None else replace(unit, lat=centre[0], lon=centre[1])
+
+    return [replace(p, units=tuple(placed(u) for u in p.units)) for p in provinces]

@@ -22,6 +22,10 @@ class UnitState(Contract):
     level: Level
     kind: str = Field(max_length=50)
     parent_code: str | None
+    # Schema 2: the unit's centre (WGS 84) from the vietnamadminunits data, for the map;
+    # None for villages, units missing from that data, and every schema-1 event.
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
 
 
 class MemberState(Contract):
@@ -54,6 +58,8 @@ class _RegistryEvent(Envelope):
 
 class UnitRegistered(_RegistryEvent):
     type: Literal["unit.registered"] = "unit.registered"
+    # 2 added the optional lat/lon; schema-1 payloads read as units without coordinates.
+    schema_version: int = Field(default=2, ge=1)
     payload: UnitState
 
 

@@ -93,9 +93,15 @@ class InMemoryProjectionStore:
 
 
 def unit_registered(
-    path: UnitPath, level: Level, *, edition: Edition = "legacy", name: str | None = None
+    path: UnitPath,
+    level: Level,
+    *,
+    edition: Edition = "legacy",
+    name: str | None = None,
+    centre: tuple[float, float] | None = None,
 ) -> UnitRegistered:
     code = path[-1]
+    lat, lon = centre or (None, None)
     return UnitRegistered.new(
         edition=edition,
         unit_path=path,
@@ -105,6 +111,8 @@ def unit_registered(
             level=level,
             kind=level,
             parent_code=path[-2] if len(path) > 1 else None,
+            lat=lat,
+            lon=lon,
         ),
     )
 
