@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from services.aggregator.adapters.inbox import keep_inbox_bounded
 from services.aggregator.adapters.lag import LagReader
 from services.aggregator.adapters.live import LiveFeed
+from services.aggregator.entrypoints.coverage_map import router as map_router
 from services.aggregator.entrypoints.dashboard import dashboard_router
 from services.aggregator.entrypoints.http import AggregatorContext, router
 from services.aggregator.entrypoints.subscribers import aggregator_consumer
@@ -123,7 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "(consumer group aggregator): per unit, per level and nationally, over HTTP, CSV "
         "and Server-Sent Events, and the operator dashboard.",
         lifespan=lifespan,
-        routers=[router, dashboard_router()],
+        # The map's path comes first: /v1/coverage/{code} would take "map" as a code.
+        routers=[map_router, router, dashboard_router()],
         readiness=readiness,
         settings=settings,
     )

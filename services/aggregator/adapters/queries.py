@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, literal, select, tuple_
@@ -169,3 +170,67 @@ async def read_national(conn: AsyncConnection, edition: Edition) -> UnitFigures:
     if found:
         return found[0]
     return UnitFigures(FigureKey(edition, NATIONAL), NATIONAL_NAME, None, (), FigureDelta())
+
+
+@dataclass(frozen=True, slots=True)
+class MapPoint:
+    """One commune on the map: where it is, and its figures (its subtree's teams, members)."""
+
+    code: str
+    name: str
+    lat: float
+    lon: float
+    province: str
+    covered: bool
+    teams: int
+    members: int
+
+
+async def read_map_points(
+    conn: AsyncConnection, edition: Edition, parent_code: str | None
+) -> list[MapPoint]:
+    """Communes with a centre under `parent_code` (None: the nation), by code.
+
+    One index range per edition and a join on the figures' primary key; a parent filters
+    on the path (province first), so a province or a legacy district works alike.
+    """
+    query = (
+        select(
+            units.c.code,
+            units.c.name,
+            units.c.lat,
+            units.c.lon,
+            units.c.path,
+            figures.c.direct_teams,
+            figures.c.teams,
+            figures.c.members,
+        )
+        .select_from(
+            units.outerjoin(
+                figures, and_(figures.c.edition == units.c.edition, figures.c.code == units.c.code)
+            )
+        )
+        .where(
+            units.c.edition == edition,
+            units.c.level == "commune",
+            units.c.lat.is_not(None),
+            units.c.lon.is_not(None),
+        )
+        .order_by(units.c.code)
+    )
+    if parent_code is not None:
+        query = query.where(units.c.path.any(parent_code))
+    rows = await conn.execute(query)
+    return [
+        MapPoint(
+            code=row.code,
+            name=row.name,
+            lat=row.lat,
+            lon=row.lon,
+            province=row.path[0],
+            covered=(row.direct_teams or 0) > 0,
+            teams=row.teams or 0,
+            members=row.members or 0,
+        )
+        for row in rows
+    ]
