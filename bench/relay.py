@@ -20,7 +20,7 @@ from sqlalchemy import text
 from bench.harness import ItemResult, Paired, Scratch, rate, ratio_row
 from bench.traffic import hierarchy, support_envelopes
 from services.activity.adapters.tables import outbox
-from shared.contracts.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD
+from shared.contracts.streams import ACTIVITY_EVENTS, ENVELOPE_FIELD, StreamLayout
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime.db import engine_scope
 from shared.runtime.settings import Settings, libpq_url
@@ -69,6 +69,7 @@ async def our_relay(settings: Settings, redis: Redis, namespace: str) -> float:
             service="activity",
             engine=engine,
             redis=redis,
+            layout=StreamLayout(namespace),
             table=outbox,
         )
         # Connected before the clock starts, as the raw loop's connection is.
