@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from cdtt.stack import migrate_all
 from shared.messaging.connection import is_cluster, redis_client
 from shared.runtime.settings import Settings, libpq_url
+from tests.cluster import find_cluster
 from tests.servers import Servers, find_servers, urls_from
 
 
@@ -127,5 +128,33 @@ async def settings(servers: Servers, template_database: str) -> AsyncIterator[Se
     # (`secured` fixture) and present keys from the `api_keys` fixture.
     async with isolated_settings(
         servers, template_database, prefix="cdtt_t", namespace="test", auth=False
+    ) as isolated:
+        yield isolated
+
+
+# Tests on a Redis Cluster (tests/cluster.py finds or starts one), streams in 4 partitions.
+CLUSTER_PARTITIONS = 4
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    with find_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+async def cluster_settings(
+    servers: Servers, template_database: str, cluster_url: str
+) -> AsyncIterator[Settings]:
+    """The test's own database and namespace, its streams in 4 partitions on the cluster."""
+    on_cluster = Servers(cluster_url, servers.database_url, "cluster")
+    async with isolated_settings(
+        on_cluster,
+        template_database,
+        prefix="cdtt_c",
+        namespace="cluster",
+        auth=False,
+        redis_cluster=True,
+        stream_partitions=CLUSTER_PARTITIONS,
     ) as isolated:
         yield isolated

@@ -24,7 +24,7 @@ from shared.messaging.outbox import OutboxRelay, add_to_outbox
 from shared.messaging.trimming import trim_streams
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
-from tests.integration.cluster.conftest import PARTITIONS
+from tests.conftest import CLUSTER_PARTITIONS as PARTITIONS
 from tests.waiting import wait_until
 
 PROVINCES = ("01", "15", "31", "46", "79", "96")
