@@ -110,6 +110,8 @@ def test_services_wait_for_healthy_servers_and_the_migration(service: str) -> No
 def test_environment_names_real_settings_and_the_servers_in_the_stack() -> None:
     known = {f"CDTT_{field.upper()}" for field in Settings.model_fields}
     for name, spec in CDTT_CONTAINERS.items():
+        if "profiles" in spec:
+            continue  # the cluster profile's own servers: below
         env = spec["environment"]
         assert set(env) <= known, f"{name}: unknown settings {set(env) - known}"
         settings = Settings(
@@ -293,3 +295,58 @@ def test_make_install_and_the_image_add_vietnamadminunits_data_without_its_depen
     wanted = "--no-deps vietnamadminunits==1.0.4"
     for steps in (_make_install_steps(), _dockerfile_run_steps()):
         assert any(wanted in shlex.join(shlex.split(step)) for step in steps), steps
+
+
+CLUSTER = {
+    name: spec for name, spec in SERVICES_DEFINED.items() if "cluster" in spec.get("profiles", ())
+}
+CLUSTER_NODES = {name: spec for name, spec in CLUSTER.items() if name.startswith("cluster-node-")}
+
+
+def test_the_cluster_profile_is_six_valkey_nodes_joined_by_one_job() -> None:
+    assert len(CLUSTER_NODES) == 6
+    addresses = []
+    for spec in CLUSTER_NODES.values():
+        assert spec["image"].startswith("valkey/valkey:")
+        command = spec["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--port") + 1] == "6379"
+        addresses.append(spec["networks"]["cluster"]["ipv4_address"])
+    assert len(set(addresses)) == 6
+    subnet = COMPOSE["networks"]["cluster"]["ipam"]["config"][0]["subnet"]
+    assert all(address.startswith(subnet.rsplit(".", 1)[0] + ".") for address in addresses)
+    create = CLUSTER["cluster-create"]
+    script = " ".join(create["command"])
+    assert "--cluster create " + " ".join(f"{a}:6379" for a in addresses) in script
+    assert "--cluster-replicas 1 --cluster-yes" in script
+    assert set(create["depends_on"]) == set(CLUSTER_NODES)
+    assert all(d == {"condition": "service_healthy"} for d in create["depends_on"].values())
+
+
+def test_the_cluster_profile_runs_every_service_on_its_own_database_and_ports() -> None:
+    services = {n: s for n, s in CLUSTER.items() if s.get("image") == "cdtt:local"}
+    serving = {n: s for n, s in services.items() if s["command"][:2] == ["cdtt", "serve"]}
+    assert sorted(s["command"][2] for s in serving.values()) == [
+        "activity", "aggregator", "aggregator", "registry",
+    ]  # fmt: skip
+    host_ports = [port for s in serving.values() for port in s["ports"]]
+    default_ports = [port for n in SERVICES for port in SERVICES_DEFINED[n]["ports"]]
+    assert len(set(host_ports)) == len(host_ports)
+    assert not set(host_ports) & set(default_ports)  # both stacks can run side by side
+    first_node = CLUSTER_NODES["cluster-node-1"]["networks"]["cluster"]["ipv4_address"]
+    for name, spec in services.items():
+        env = spec["environment"]
+        settings = Settings(
+            **{key.removeprefix("CDTT_").lower(): value for key, value in env.items()}
+        )
+        assert settings.redis_cluster is True, name
+        assert settings.stream_partitions == 4, name
+        assert settings.require_redis_url() == f"redis://{first_node}:6379/0", name
+        # Not the default stack's database: its relays would drain the same outboxes.
+        assert settings.database_url_for("registry").endswith("@postgres:5432/cdtt_cluster")
+        assert "cluster" in spec["networks"], name
+    for name in serving:
+        depends = services[name]["depends_on"]
+        assert depends["cluster-create"] == {"condition": "service_completed_successfully"}
+        assert depends["cluster-migrate"] == {"condition": "service_completed_successfully"}
+    assert "CREATE DATABASE cdtt_cluster" in " ".join(CLUSTER["cluster-database"]["command"])
