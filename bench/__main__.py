@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import apply, e2e, ingest, national, rebuild, relay
+from bench import apply, cluster, e2e, ingest, national, rebuild, relay
 from bench.harness import ItemResult, Scratch
 from bench.report import Report, load_text
 
@@ -27,6 +27,7 @@ ITEMS: dict[str, Item] = {
     "e2e": e2e.run,
     "national": national.run,
     "rebuild": rebuild.run,
+    "cluster": cluster.run,
 }
 
 
