@@ -52,7 +52,7 @@ def add_registry(recount: RegistryRecount, into: Figures) -> None:
     covered: set[tuple[Edition, tuple[str, ...], str]] = set()
     for team in recount.active_teams:
         for key in scope_keys(team.edition, team.path):
-            into.add(key, teams=1, members=team.members)
+            into.add(key, teams=1, members=team.members, members_trained=team.trained)
         into.add(FigureKey(team.edition, team.path[-1]), direct_teams=1)
         covered.add((team.edition, team.path, team.level))
     for edition, path, level in covered:

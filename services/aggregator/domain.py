@@ -57,6 +57,8 @@ class FigureDelta:
 
     teams: int = 0
     members: int = 0
+    # Members of those teams with a trained_on.
+    members_trained: int = 0
     # Active teams attached to this very unit (covered when > 0); only meaningful on units.
     direct_teams: int = 0
     covered_province: int = 0
@@ -80,6 +82,7 @@ class FigureDelta:
         # Spelled out: this runs for every key of every event of every batch.
         self.teams += other.teams
         self.members += other.members
+        self.members_trained += other.members_trained
         self.direct_teams += other.direct_teams
         self.covered_province += other.covered_province
         self.covered_district += other.covered_district
@@ -105,6 +108,7 @@ class FigureDelta:
         return (
             self.teams,
             self.members,
+            self.members_trained,
             self.direct_teams,
             self.covered_province,
             self.covered_district,
@@ -221,6 +225,7 @@ class TeamRecord:
     unit_path: UnitPath
     unit_level: Level
     member_count: int
+    trained_count: int = 0
 
     @property
     def active(self) -> bool:

@@ -66,6 +66,7 @@ def team_record(event: TeamEvent) -> TeamRecord:
         unit_path=event.unit_path,
         unit_level=team.unit_level,
         member_count=team.member_count,
+        trained_count=team.trained_count,
     )
 
 
@@ -187,6 +188,7 @@ def _replace_team(plan: Plan, old: TeamRecord | None, new: TeamRecord) -> None:
                 FigureDelta(
                     teams=sign,
                     members=sign * team.member_count,
+                    members_trained=sign * team.trained_count,
                     direct_teams=sign if key == unit_key else 0,
                 ),
             )

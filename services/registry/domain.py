@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from shared.contracts.dates import EARLIEST_DATE
 from shared.contracts.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
 from shared.contracts.units import EDITION_LEVELS, Edition, Level
 from shared.web.errors import DomainError
@@ -86,6 +87,10 @@ class TeamDissolvedError(RegistryError):
 
 class EditionMismatchError(RegistryError):
     code = "edition_mismatch"
+
+
+class InvalidDateError(RegistryError):
+    code = "invalid_date"
 
 
 class FutureDateError(RegistryError):
@@ -220,19 +225,70 @@ class Member:
     full_name: str
     role: Role
     phone: str | None = None
+    trained_on: date | None = None
 
     def state(self) -> MemberState:
         # Phones stay in the registry: events carry no personal contact details.
-        return MemberState(member_id=self.member_id, full_name=self.full_name, role=self.role)
+        return MemberState(
+            member_id=self.member_id,
+            full_name=self.full_name,
+            role=self.role,
+            trained_on=self.trained_on,
+        )
 
 
-def new_member(full_name: str, role: Role, phone: str | None = None) -> Member:
+def new_member(
+    full_name: str,
+    role: Role,
+    phone: str | None = None,
+    *,
+    trained_on: date | None = None,
+    today: date | None = None,
+) -> Member:
+    if trained_on is not None:
+        check_trained_on(trained_on, today=today)
     return Member(
         member_id=uuid.uuid4(),
         full_name=normalize_text(full_name, what="full_name"),
         role=role,
         phone=None if phone is None else normalize_phone(phone),
+        trained_on=trained_on,
     )
+
+
+def check_trained_on(day: date, *, today: date | None) -> None:
+    """The same window as every business date: [2020-01-01, today in Vietnam]."""
+    if today is not None and day > today:
+        raise FutureDateError(
+            f"trained_on {day} is in the future (today is {today})", trained_on=day
+        )
+    if day < EARLIEST_DATE:
+        raise InvalidDateError(
+            f"trained_on {day} is before {EARLIEST_DATE}, the earliest date cdtt knows",
+            trained_on=day,
+        )
+
+
+def record_training(
+    team: Team, member_id: uuid.UUID, trained_on: date | None, *, today: date
+) -> Team:
+    """The team with one member's training date set (or cleared with None)."""
+    team._require_active()
+    if trained_on is not None:
+        check_trained_on(trained_on, today=today)
+    found = next((m for m in team.members if m.member_id == member_id), None)
+    if found is None:
+        raise MemberNotFoundError(
+            f"team {team.team_id} has no member {member_id}",
+            team_id=team.team_id,
+            member_id=member_id,
+        )
+    if found.trained_on == trained_on:
+        return team  # nothing changes: no new version, no event
+    members = tuple(
+        replace(m, trained_on=trained_on) if m.member_id == member_id else m for m in team.members
+    )
+    return replace(team, members=members, version=team.version + 1)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class NewMember:
     full_name: str
     role: Role
     phone: str | None = None
+    trained_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,10 @@ async def register_team(
     unit = await _named_unit(uow, command.edition, command.unit_code, field="unit_code")
     team = domain.new_team(
         unit,
-        members=[domain.new_member(m.full_name, m.role, m.phone) for m in command.members],
+        members=[
+            domain.new_member(m.full_name, m.role, m.phone, trained_on=m.trained_on, today=today)
+            for m in command.members
+        ],
         active_team_id=await uow.teams.active_team_id(unit.edition, unit.code),
         name=command.name,
         established_on=command.established_on,
@@ -191,6 +195,8 @@ async def _change_team(
 ) -> Team:
     before = await get_team(uow, team_id, edition, lock=True)
     after = change(before)
+    if after is before:
+        return before  # the change was already made: no new version, no event
     await uow.teams.save(before, after)
     await uow.publish([team_event(after, before, actor)])
     return after
@@ -202,12 +208,36 @@ async def add_team_member(
     member: NewMember,
     edition: Edition | None = None,
     actor: str | None = None,
+    *,
+    today: date | None = None,
 ) -> tuple[Team, Member]:
-    added = domain.new_member(member.full_name, member.role, member.phone)
+    added = domain.new_member(
+        member.full_name, member.role, member.phone, trained_on=member.trained_on, today=today
+    )
     team = await _change_team(
         uow, team_id, edition, lambda team: domain.add_member(team, added), actor
     )
     return team, added
+
+
+async def record_member_training(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    member_id: uuid.UUID,
+    trained_on: date | None,
+    *,
+    today: date,
+    edition: Edition | None = None,
+    actor: str | None = None,
+) -> Team:
+    """Set (or clear) when a member was trained; emits `team.members_changed` if it changed."""
+    return await _change_team(
+        uow,
+        team_id,
+        edition,
+        lambda team: domain.record_training(team, member_id, trained_on, today=today),
+        actor,
+    )
 
 
 async def remove_team_member(

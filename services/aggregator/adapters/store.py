@@ -115,7 +115,7 @@ class SqlProjectionStore:
         # row that contributes nothing, so a concurrent batch with the same team waits here
         # and then reads what this one committed instead of also starting from nothing.
         rows = [
-            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0)
+            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0, 0)
             for t in sorted(candidates, key=lambda t: t.team_id)
         ]
         stmt = (
@@ -132,7 +132,16 @@ class SqlProjectionStore:
 
     async def save_teams(self, teams: Sequence[TeamRecord]) -> None:
         rows = [
-            (t.team_id, t.edition, t.version, t.status, t.unit_path, t.unit_level, t.member_count)
+            (
+                t.team_id,
+                t.edition,
+                t.version,
+                t.status,
+                t.unit_path,
+                t.unit_level,
+                t.member_count,
+                t.trained_count,
+            )
             for t in sorted(teams, key=lambda t: t.team_id)
         ]
         stmt = insert(team_states).from_select(
@@ -253,6 +262,7 @@ _TEAM_COLUMNS = [
     "unit_path",
     "unit_level",
     "member_count",
+    "trained_count",
 ]
 
 
@@ -265,6 +275,7 @@ def _team_record(row: Row[Any]) -> TeamRecord:
         unit_path=tuple(row.unit_path),
         unit_level=row.unit_level,
         member_count=row.member_count,
+        trained_count=row.trained_count,
     )
 
 

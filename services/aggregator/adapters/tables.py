@@ -91,6 +91,7 @@ team_states = Table(
     Column("unit_path", ARRAY(Text), nullable=False),
     Column("unit_level", Text, nullable=False),
     Column("member_count", Integer, nullable=False),
+    Column("trained_count", Integer, nullable=False, server_default="0"),
     CheckConstraint("status IN ('active', 'dissolved')", name="status"),
 )
 

@@ -47,6 +47,10 @@ class UnitCoverage(BaseModel):
     has_team: bool | None = Field(description="an active team is attached to this very unit")
     teams: int = Field(description="active teams attached anywhere in the subtree")
     members: int = Field(description="current members of those teams")
+    members_trained: int = Field(description="those members with a trained_on date")
+    members_trained_share: float | None = Field(
+        description="members_trained / members, 0 to 1; null when there are no members"
+    )
     coverage: dict[Level, LevelCoverage] = Field(description="one entry per level below the unit")
     support: Support
     as_of: datetime
@@ -82,6 +86,8 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
         has_team=figures.has_team,
         teams=counters.teams,
         members=counters.members,
+        members_trained=counters.members_trained,
+        members_trained_share=trained_share(counters.members_trained, counters.members),
         coverage={
             level: LevelCoverage(covered=counters.covered(level), total=counters.total(level))
             for level in figures.coverage_levels()
@@ -96,6 +102,11 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
         as_of=as_of,
         lag_ms=lag_ms,
     )
+
+
+def trained_share(trained: int, members: int) -> float | None:
+    """Trained members' share, rounded to 4 places; none without members (not 0)."""
+    return round(trained / members, 4) if members else None
 
 
 def in_view(figures: UnitFigures, parent: str | None) -> bool:
@@ -131,6 +142,8 @@ def csv_header(edition: Edition, rows_level: Level | None) -> list[str]:
         "support_residents",
         *(f"{category}_{part}" for category in CATEGORIES for part in ("events", "residents")),
         *(f"outcomes_{kind}" for kind in OUTCOME_KINDS),
+        # New columns go last, so existing readers' column positions stay.
+        "members_trained",
     ]
 
 
@@ -144,6 +157,7 @@ def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
         "has_team": "yes" if figures.has_team else "no",
         "teams": counters.teams,
         "members": counters.members,
+        "members_trained": counters.members_trained,
         "support_events": counters.support_events,
         "support_residents": counters.support_residents,
     }

@@ -35,6 +35,7 @@ class RecountedTeam:
     level: str  # of the unit it is placed on
     path: tuple[str, ...]
     members: int
+    trained: int = 0  # members with a trained_on
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
             units.c.level,
             units.c.path,
             func.count(members.c.member_id).label("members"),
+            func.count(members.c.trained_on).label("trained"),
         )
         .select_from(
             teams.join(units, placed_on).outerjoin(members, members.c.team_id == teams.c.team_id)
@@ -68,7 +70,8 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
     return RegistryRecount(
         units=[RecountedUnit(u.edition, u.code, u.level, tuple(u.path)) for u in unit_rows],
         active_teams=[
-            RecountedTeam(t.edition, t.level, tuple(t.path), t.members) for t in team_rows
+            RecountedTeam(t.edition, t.level, tuple(t.path), t.members, t.trained)
+            for t in team_rows
         ],
     )
 

@@ -127,6 +127,7 @@ class TeamRepository:
                 members.c.full_name,
                 members.c.role,
                 members.c.phone,
+                members.c.trained_on,
             )
             .where(members.c.team_id.in_(team_ids))
             .order_by(members.c.seq)
@@ -138,6 +139,7 @@ class TeamRepository:
                     full_name=row.full_name,
                     role=row.role,
                     phone=row.phone,
+                    trained_on=row.trained_on,
                 )
             )
         return found
@@ -199,6 +201,7 @@ class TeamRepository:
                         "full_name": m.full_name,
                         "role": m.role,
                         "phone": m.phone,
+                        "trained_on": m.trained_on,
                     }
                     for m in new
                 ],
@@ -237,8 +240,16 @@ class TeamRepository:
         gone = [m.member_id for m in before.members if m.member_id not in kept]
         if gone:
             await self._session.execute(delete(members).where(members.c.member_id.in_(gone)))
-        had = {m.member_id for m in before.members}
+        had = {m.member_id: m for m in before.members}
         await self._add_members(after.team_id, [m for m in after.members if m.member_id not in had])
+        for member in after.members:
+            earlier = had.get(member.member_id)
+            if earlier is not None and earlier.trained_on != member.trained_on:
+                await self._session.execute(
+                    update(members)
+                    .where(members.c.member_id == member.member_id)
+                    .values(trained_on=member.trained_on)
+                )
 
 
 @dataclass

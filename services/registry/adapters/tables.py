@@ -89,6 +89,7 @@ members = Table(
     Column("full_name", Text, nullable=False),
     Column("role", Text, nullable=False),
     Column("phone", Text, nullable=True),
+    Column("trained_on", Date, nullable=True),
     # Keeps members in the order they joined.
     Column("seq", BigInteger, Identity(), nullable=False),
     ForeignKeyConstraint(

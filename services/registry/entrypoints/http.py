@@ -23,6 +23,7 @@ from services.registry.entrypoints.schemas import (
     AddedMemberOut,
     AddMemberRequest,
     DissolveTeamRequest,
+    MemberTrainingRequest,
     RegisterTeamRequest,
     RegisterVillageRequest,
     TeamList,
@@ -50,6 +51,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.MoreThanOneLeaderError: 422,
     domain.EditionMismatchError: 422,
     domain.FutureDateError: 422,
+    domain.InvalidDateError: 422,
     domain.UnitCodeTakenError: 409,
     domain.UnitHasActiveTeamError: 409,
     domain.LeaderAlreadyPresentError: 409,
@@ -243,9 +245,51 @@ async def add_member(
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
         await _require_write_at_team(uow, principal, team_id, team_edition)
         team, member = await use_cases.add_team_member(
-            uow, team_id, body.command(), team_edition, actor=principal.actor
+            uow,
+            team_id,
+            body.command(),
+            team_edition,
+            actor=principal.actor,
+            today=today_in_vietnam(),
         )
         return 201, AddedMemberOut.of_team(team, member)
+
+    return await context.write_once(
+        request, key, body, write, edition=team_edition, actor=principal.actor
+    )
+
+
+@router.patch(
+    "/teams/{team_id}/members/{member_id}",
+    response_model=TeamOut,
+    responses=_errors(404, 409, 422),
+)
+async def record_member_training(
+    team_id: uuid.UUID,
+    member_id: uuid.UUID,
+    body: MemberTrainingRequest,
+    request: Request,
+    context: Context,
+    principal: PublisherDep,
+    key: IdempotencyKey = None,
+    edition: TeamQueryEdition = None,
+) -> Response:
+    """Set when a member was trained (null clears it); emits `team.members_changed` if it
+    changed anything."""
+    team_edition = domain.named_edition(edition, body.edition)
+
+    async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
+        await _require_write_at_team(uow, principal, team_id, team_edition)
+        team = await use_cases.record_member_training(
+            uow,
+            team_id,
+            member_id,
+            body.trained_on,
+            today=today_in_vietnam(),
+            edition=team_edition,
+            actor=principal.actor,
+        )
+        return 200, TeamOut.of(team)
 
     return await context.write_once(
         request, key, body, write, edition=team_edition, actor=principal.actor

@@ -63,9 +63,25 @@ class MemberRequest(RequestModel):
     full_name: FullName
     role: Role
     phone: Phone | None = None
+    trained_on: date | None = Field(
+        default=None,
+        description="the day the member finished the programme's training "
+        "(2020-01-01 to today in Vietnam); absent: not trained (yet)",
+    )
 
     def command(self) -> NewMember:
-        return NewMember(full_name=self.full_name, role=self.role, phone=self.phone)
+        return NewMember(
+            full_name=self.full_name, role=self.role, phone=self.phone, trained_on=self.trained_on
+        )
+
+
+class MemberTrainingRequest(RequestModel):
+    """A later change to one member: when they were trained (null clears it)."""
+
+    trained_on: date | None = Field(
+        description="the day the member finished the programme's training; null: not trained"
+    )
+    edition: EditionField = None
 
 
 class AddMemberRequest(MemberRequest):
@@ -116,6 +132,7 @@ class MemberOut(ResponseModel):
     full_name: str
     role: Role
     phone: str | None
+    trained_on: date | None
 
     @classmethod
     def of(cls, member: domain.Member) -> MemberOut:
@@ -124,6 +141,7 @@ class MemberOut(ResponseModel):
             full_name=member.full_name,
             role=member.role,
             phone=member.phone,
+            trained_on=member.trained_on,
         )
 
 

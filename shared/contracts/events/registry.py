@@ -32,6 +32,8 @@ class MemberState(Contract):
     member_id: uuid.UUID
     full_name: str = Field(min_length=1, max_length=200)
     role: Role
+    # Since schema version 2: the day the member finished the programme's training.
+    trained_on: date | None = None
 
 
 class TeamState(Contract):
@@ -50,6 +52,10 @@ class TeamState(Contract):
     def member_count(self) -> int:
         return len(self.members)
 
+    @property
+    def trained_count(self) -> int:
+        return sum(m.trained_on is not None for m in self.members)
+
 
 class _RegistryEvent(Envelope):
     stream: ClassVar[str] = REGISTRY_EVENTS
@@ -63,17 +69,22 @@ class UnitRegistered(_RegistryEvent):
     payload: UnitState
 
 
-class TeamCreated(_RegistryEvent):
+class _TeamStateEvent(_RegistryEvent):
+    # 2: members may carry `trained_on`; version 1 entries still decode (nobody trained).
+    schema_version: int = Field(default=2, ge=1, le=2)
+
+
+class TeamCreated(_TeamStateEvent):
     type: Literal["team.created"] = "team.created"
     payload: TeamState
 
 
-class TeamMembersChanged(_RegistryEvent):
+class TeamMembersChanged(_TeamStateEvent):
     type: Literal["team.members_changed"] = "team.members_changed"
     payload: TeamState
 
 
-class TeamDissolved(_RegistryEvent):
+class TeamDissolved(_TeamStateEvent):
     type: Literal["team.dissolved"] = "team.dissolved"
     payload: TeamState
 

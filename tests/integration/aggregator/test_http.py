@@ -86,7 +86,13 @@ async def test_figures_csv_and_live_events_follow_the_streams(
             [
                 *UNITS,
                 team_event(
-                    TeamCreated, team, UNITS[-1].unit_path, "village", version=1, member_count=4
+                    TeamCreated,
+                    team,
+                    UNITS[-1].unit_path,
+                    "village",
+                    version=1,
+                    member_count=4,
+                    trained=3,
                 ),
                 support_recorded(
                     team,
@@ -118,6 +124,8 @@ async def test_figures_csv_and_live_events_follow_the_streams(
     assert national["coverage"]["village"] == {"covered": 1, "total": 1}
     assert [p["name"] for p in national["items"]] == ["Tỉnh Yên Bái"]
     assert village["has_team"] is True
+    assert (village["members_trained"], village["members_trained_share"]) == (3, 0.75)
+    assert national["members_trained"] == 3
     assert village["path"] == ["15", "136", "04378", "04378-001"]
     assert village["coverage"] == {}
     outcomes = dict.fromkeys(OUTCOME_KINDS, 0) | {"ecommerce_accounts": 5, "payment_accounts": 2}
@@ -143,6 +151,7 @@ async def test_figures_csv_and_live_events_follow_the_streams(
     )
     assert rows[0]["ecommerce_residents"] == "6"
     assert rows[0]["outcomes_ecommerce_accounts"] == "5"
+    assert rows[0]["members_trained"] == "3"
     assert exported.headers["x-lag-ms"].isdigit()
 
 

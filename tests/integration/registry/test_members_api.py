@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.contracts.dates import today_in_vietnam
 from tests.factories import member_body, team_body
-from tests.integration.registry.observe import created, error_code
+from tests.integration.registry.observe import created, error_code, outbox_types
 
 
 @pytest.fixture
@@ -37,12 +40,15 @@ async def test_adding_a_member_returns_it_and_raises_the_version(
         "full_name": "Giàng A Páo",
         "role": "deputy",
         "phone": "+84 987 654 321",
+        "trained_on": None,
         "team_id": team["team_id"],
         "team_version": 2,
     }
     now = await read(client, team["team_id"])
     assert now["version"] == 2
-    assert now["members"][-1] == {k: added[k] for k in ("member_id", "full_name", "role", "phone")}
+    assert now["members"][-1] == {
+        k: added[k] for k in ("member_id", "full_name", "role", "phone", "trained_on")
+    }
     assert len(now["members"]) == 4
 
 
@@ -154,3 +160,43 @@ async def test_dissolve_takes_an_optional_body_naming_the_edition(
     mismatch = await client.post(path, params={"edition": "2025"}, json={"edition": "legacy"})
     assert error_code(mismatch) == "edition_mismatch"
     assert (await client.post(path, json={"edition": "legacy"})).status_code == 200
+
+
+async def test_trained_on_is_set_at_creation_or_later_and_keeps_the_date_rules(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    body = team_body(members=2)
+    body["members"][0]["trained_on"] = "2022-11-30"
+    team = created(await client.post("/v1/teams", json=body))
+    assert [m["trained_on"] for m in team["members"]] == ["2022-11-30", None]
+    other = team["members"][1]["member_id"]
+    member_url = f"/v1/teams/{team['team_id']}/members/{other}"
+
+    trained = await client.patch(member_url, json={"trained_on": "2023-03-02"})
+
+    assert trained.status_code == 200, trained.text
+    assert trained.json()["version"] == 2
+    assert [m["trained_on"] for m in trained.json()["members"]] == ["2022-11-30", "2023-03-02"]
+    assert (await read(client, team["team_id"]))["members"][1]["trained_on"] == "2023-03-02"
+    # The same date again changes nothing: no new version, no event.
+    again = await client.patch(member_url, json={"trained_on": "2023-03-02"})
+    assert again.json()["version"] == 2
+    assert (await outbox_types(engine)).get("team.members_changed") == 1
+    tomorrow = (today_in_vietnam().toordinal() + 1, "2019-12-31")
+    future = await client.patch(
+        member_url, json={"trained_on": date.fromordinal(tomorrow[0]).isoformat()}
+    )
+    assert (future.status_code, error_code(future)) == (422, "date_in_future")
+    too_early = await client.patch(member_url, json={"trained_on": tomorrow[1]})
+    assert (too_early.status_code, error_code(too_early)) == (422, "invalid_date")
+    created_early = await client.post(
+        f"/v1/teams/{team['team_id']}/members", json=member_body(trained_on="2019-06-01")
+    )
+    assert created_early.status_code == 422
+    unknown = await client.patch(
+        f"/v1/teams/{team['team_id']}/members/{uuid.uuid4()}", json={"trained_on": None}
+    )
+    assert unknown.status_code == 404
+    cleared = await client.patch(member_url, json={"trained_on": None})
+    assert cleared.json()["members"][1]["trained_on"] is None
+    assert cleared.json()["version"] == 3

@@ -117,10 +117,16 @@ def unit_registered(
     )
 
 
-def members(count: int) -> tuple[MemberState, ...]:
+def members(count: int, trained: int = 0) -> tuple[MemberState, ...]:
+    """`count` members, the first `trained` of them trained."""
     roles = ("leader", "deputy", "member")
     return tuple(
-        MemberState(member_id=uuid.uuid4(), full_name=f"Thành viên {n}", role=roles[min(n, 2)])
+        MemberState(
+            member_id=uuid.uuid4(),
+            full_name=f"Thành viên {n}",
+            role=roles[min(n, 2)],
+            trained_on=date(2022, 11, 30) if n < trained else None,
+        )
         for n in range(count)
     )
 
@@ -137,6 +143,7 @@ def team_event(
     version: int,
     member_count: int,
     edition: Edition = "legacy",
+    trained: int = 0,
 ) -> TeamCreated | TeamMembersChanged | TeamDissolved:
     return kind.new(
         edition=edition,
@@ -147,7 +154,7 @@ def team_event(
             unit_level=level,
             status="dissolved" if kind is TeamDissolved else "active",
             version=version,
-            members=members(member_count),
+            members=members(member_count, trained),
         ),
     )
 

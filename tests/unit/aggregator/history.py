@@ -46,6 +46,7 @@ class Team:
     members: int
     version: int = 1
     active: bool = True
+    trained: int = 0
 
 
 @dataclass
@@ -97,10 +98,18 @@ def simulate(
             path, level = world.units[pick % len(world.units)]
             if any(t.active and t.path == path for t in world.teams):
                 continue  # one active team per unit: the registry answers 409
-            team = Team(uuid.uuid4(), path, level, amount)
+            team = Team(uuid.uuid4(), path, level, amount, trained=pick % (amount + 1))
             world.teams.append(team)
             world.log.append(
-                team_event(TeamCreated, team.team_id, path, level, version=1, member_count=amount)
+                team_event(
+                    TeamCreated,
+                    team.team_id,
+                    path,
+                    level,
+                    version=1,
+                    member_count=amount,
+                    trained=team.trained,
+                )
             )
             continue
         if not world.teams:
@@ -125,7 +134,8 @@ def simulate(
         team.version += 1
         kind = TeamDissolved if op == "dissolve" else TeamMembersChanged
         team.active = op != "dissolve"
-        team.members = amount if op == "members" else team.members
+        if op == "members":
+            team.members, team.trained = amount, pick % (amount + 1)
         world.log.append(
             team_event(
                 kind,
@@ -134,6 +144,7 @@ def simulate(
                 team.level,
                 version=team.version,
                 member_count=team.members,
+                trained=team.trained,
             )
         )
     return world
@@ -165,7 +176,7 @@ def recount(world: World) -> Recount:
         if not team.active:
             continue
         for key in scope_keys("legacy", team.path):
-            add(key, teams=1, members=team.members)
+            add(key, teams=1, members=team.members, members_trained=team.trained)
         add(FigureKey("legacy", team.path[-1]), direct_teams=1)
         for key in ancestor_keys("legacy", team.path):
             add(key, **{f"covered_{team.level}": 1})

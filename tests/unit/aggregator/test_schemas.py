@@ -36,6 +36,7 @@ def test_coverage_has_one_entry_per_level_below_the_unit_in_its_edition() -> Non
     assert list(new.coverage) == ["commune", "village"]
     assert list(national.coverage) == ["province", "district", "commune", "village"]
     assert village.coverage == {}
+    assert (village.members_trained, village.members_trained_share) == (0, None)
     assert (national.code, national.level, national.has_team) == (None, "national", None)
 
 
@@ -46,6 +47,7 @@ def test_a_unit_reads_its_counters_and_every_category() -> None:
         "district",
         teams=3,
         members=11,
+        members_trained=4,
         direct_teams=1,
         covered_commune=2,
         total_commune=25,
@@ -66,6 +68,7 @@ def test_a_unit_reads_its_counters_and_every_category() -> None:
     body = unit_coverage(unit, AS_OF, 12).model_dump(mode="json")
 
     assert (body["has_team"], body["teams"], body["members"]) == (True, 3, 11)
+    assert (body["members_trained"], body["members_trained_share"]) == (4, 0.3636)
     assert body["coverage"]["commune"] == {"covered": 2, "total": 25}
     none = dict.fromkeys(OUTCOME_KINDS, 0)
     assert body["support"]["outcomes"] == none | {"vneid_activations": 9, "payment_accounts": 2}
@@ -114,7 +117,8 @@ def test_csv_columns_follow_the_levels_below_the_rows() -> None:
     values = dict(zip(header, row, strict=True))
     assert (values["has_team"], values["teams"], values["village_total"]) == ("no", 2, 4)
     assert values["vneid_residents"] == 0
-    assert header[-5:] == [f"outcomes_{kind}" for kind in OUTCOME_KINDS]
+    assert header[-6:-1] == [f"outcomes_{kind}" for kind in OUTCOME_KINDS]
+    assert header[-1] == "members_trained"
     assert (values["outcomes_ecommerce_accounts"], values["outcomes_other_accounts"]) == (5, 0)
     assert csv_header("2025", "province")[7:11] == [
         "commune_covered",

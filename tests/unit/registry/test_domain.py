@@ -245,3 +245,21 @@ class TestEdition:
     def test_query_and_body_must_agree(self) -> None:
         with pytest.raises(domain.EditionMismatchError):
             domain.resolve_edition("legacy", "2025", "2025")
+
+
+def test_training_is_recorded_once_and_keeps_the_date_window() -> None:
+    team = make_team(members=1)
+    member_id = team.members[0].member_id
+    today = date(2026, 11, 28)
+
+    trained = domain.record_training(team, member_id, date(2022, 11, 30), today=today)
+
+    assert trained.version == team.version + 1
+    assert trained.state().trained_count == 1
+    assert domain.record_training(trained, member_id, date(2022, 11, 30), today=today) is trained
+    with pytest.raises(domain.FutureDateError):
+        domain.record_training(team, member_id, date(2026, 11, 29), today=today)
+    with pytest.raises(domain.InvalidDateError):
+        domain.record_training(team, member_id, date(2019, 12, 31), today=today)
+    with pytest.raises(domain.InvalidDateError):
+        domain.new_member("Lò Thị B", "member", trained_on=date(2019, 1, 1), today=today)
