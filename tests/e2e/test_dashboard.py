@@ -26,6 +26,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.api import ok, record_support
 from tests.e2e.stack import Stack
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_members
@@ -239,6 +240,7 @@ async def test_dashboard_drills_down_and_follows_live_changes(
         assert await page.text_content("h2") == "Toàn quốc"
         assert await page.get_attribute("html", "lang") == "vi"
         await page.screenshot(path=ARTIFACTS / "dashboard-national.png", full_page=True)
+        await assert_accessible(page, "national")
 
         # Drill down by clicking: province, district, commune; the breadcrumb follows.
         await click_through(page, "Tỉnh Yên Bái", LEGACY_PROVINCE)
@@ -286,6 +288,7 @@ async def test_dashboard_drills_down_and_follows_live_changes(
         print(f"live changes shown after {[round(d, 3) for d in delays]} s, median {median:.3f} s")
         assert median < 1.0, f"live changes took {delays} s"
         await page.screenshot(path=ARTIFACTS / "dashboard-commune.png", full_page=True)
+        await assert_accessible(page, "commune, after live changes")
 
         # The URL of a view is enough to open it again (a bookmark, a shared link), on a phone.
         again = await open_page(browser, page.url, viewport={"width": 390, "height": 844})
@@ -298,6 +301,7 @@ async def test_dashboard_drills_down_and_follows_live_changes(
         await page.wait_for_function("document.documentElement.lang === 'en'")
         assert "lang=en" in page.url
         assert await page.text_content("#crumbs li:first-child") == "Nationwide"
+        await assert_accessible(page, "commune, in English")
         await page.locator("#crumbs a", has_text="Huyện Văn Yên").focus()
         await page.keyboard.press("Enter")
         await page.wait_for_function("document.querySelector('h2').textContent === 'Huyện Văn Yên'")

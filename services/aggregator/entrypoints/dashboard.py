@@ -18,6 +18,7 @@ from shared.web.app import ApiError
 
 ASSET_TYPES: Final = {
     "dashboard.js": "text/javascript; charset=utf-8",
+    "map.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 SECURITY_HEADERS: Final = {
@@ -32,7 +33,7 @@ VERSION_MARK: Final = "__ASSET_VERSION__"
 
 
 def dashboard_router() -> APIRouter:
-    """The page at `/` and its two assets at `/dashboard/<name>`, read once from the package."""
+    """The page at `/` and its assets at `/dashboard/<name>`, read once from the package."""
     static = files(__package__ or "services.aggregator.entrypoints") / "static"
     assets = {name: (static / name).read_bytes() for name in ASSET_TYPES}
     # Assets are cached for good and the page names them by content hash, so a deploy

@@ -16,6 +16,7 @@
       as_of: "Số liệu lúc {time}",
       lag: "độ trễ {lag}",
       breadcrumb: "Đường dẫn",
+      freshness: "Tình trạng số liệu trực tiếp",
       national: "Toàn quốc",
       teams: "Số tổ",
       members: "Thành viên",
@@ -82,6 +83,7 @@
       as_of: "Figures as of {time}",
       lag: "lag {lag}",
       breadcrumb: "Breadcrumb",
+      freshness: "Live figures status",
       national: "Nationwide",
       teams: "Teams",
       members: "Members",
@@ -316,6 +318,7 @@
           }
           showError(null);
           render(view);
+          announceView(view.unit);
         } catch (error) {
           if (error.status === 401) {
             showError(null);
@@ -336,6 +339,12 @@
       document.body.dataset.loaded = "true";
     })();
     return state.loading;
+  }
+
+  // The map (map.js) follows the view through these events and asks to navigate with one.
+  function announceView(unit) {
+    const detail = { edition: state.edition, unit: state.unit, level: unit.level, path: unit.path ?? [] };
+    document.dispatchEvent(new CustomEvent("cdtt:view", { detail }));
   }
 
   function showError(message) {
@@ -485,7 +494,7 @@
           "div",
           { class: "figure wide" },
           el("dt", null, t("covered", { level: t("level_short")[level] })),
-          coverageCell(`head:${level}`, unit.coverage[level]),
+          el("dd", null, coverageCell(`head:${level}`, unit.coverage[level])),
         ),
       );
     }
@@ -694,10 +703,27 @@
       class: "bars",
     });
     svg.append(svgEl("line", { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: "axis" }));
+    // Value labels must not run into each other: exact figures when they fit the slot,
+    // compact ones ("12 N", "12K") when they do not, and a label that would still touch its
+    // left neighbour's is lifted above it (the exact figure is always in the bar's title).
+    const exact = months.map((m) => num(m.residents));
+    const compact = new Intl.NumberFormat(locale(), { notation: "compact", maximumFractionDigits: 1 });
+    const labelWidth = (text) => text.length * 6.2; // 10px bold digits, with their gaps
+    const fits = exact.every((text) => labelWidth(text) <= slot - 2);
+    let previous = null; // {right, top} of the last label placed
+    let highest = 0; // the top of the highest label: the view grows upwards to show it
     months.forEach((m, i) => {
       const h = ((height - top - bottom) * m.residents) / max;
       const x = i * slot + (slot - barWidth) / 2;
       const y = height - bottom - h;
+      const valueText = fits ? exact[i] : compact.format(m.residents);
+      const half = labelWidth(valueText) / 2;
+      let valueY = y - 4;
+      if (previous && x + barWidth / 2 - half < previous.right && valueY > previous.top - 2) {
+        valueY = previous.top - 2; // stacked just above the neighbour's label
+      }
+      previous = { right: x + barWidth / 2 + half, top: valueY - 10 };
+      highest = Math.min(highest, valueY - 12);
       const group = svgEl("g", { class: "month" });
       group.append(
         svgEl(
@@ -718,8 +744,8 @@
       group.append(
         svgEl(
           "text",
-          { x: (x + barWidth / 2).toFixed(1), y: (y - 4).toFixed(1), class: "value" },
-          num(m.residents),
+          { x: (x + barWidth / 2).toFixed(1), y: valueY.toFixed(1), class: "value" },
+          valueText,
         ),
       );
       group.append(
@@ -731,6 +757,7 @@
       );
       svg.append(group);
     });
+    if (highest < 0) svg.setAttribute("viewBox", `0 ${highest.toFixed(1)} ${width} ${(height - highest).toFixed(1)}`);
     box.append(svg);
   }
 
@@ -792,6 +819,7 @@
       return;
     }
     if (change.edition !== state.edition) return;
+    document.dispatchEvent(new CustomEvent("cdtt:live", { detail: change }));
     // `codes` are the units whose figures moved (each with its ancestors and the nation, ""):
     // a view whose unit is not among them has nothing new to show.
     const codes = change.codes ?? [];
@@ -832,6 +860,7 @@
     lang.textContent = t("lang_other");
     lang.lang = state.lang === "vi" ? "en" : "vi";
     if ($("live").dataset.state) setLive($("live").dataset.state);
+    document.dispatchEvent(new CustomEvent("cdtt:lang"));
   }
 
   // With a key the CSV comes through fetch (a plain link cannot send the header).
@@ -855,6 +884,10 @@
 
   function start() {
     $("export").addEventListener("click", downloadCsv);
+    document.addEventListener("cdtt:navigate", (event) => {
+      navigate({ unit: event.detail.unit });
+      $("unit-name").focus();
+    });
     for (const button of document.querySelectorAll("button.edition")) {
       button.addEventListener("click", () => {
         if (button.dataset.edition !== state.edition)
