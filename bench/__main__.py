@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import apply, cluster, e2e, ingest, national, rebuild, relay
+from bench import apply, cluster, coverage_map, e2e, ingest, national, rebuild, relay
 from bench.harness import ItemResult, Scratch
 from bench.report import Report, load_text
 
@@ -28,6 +28,7 @@ ITEMS: dict[str, Item] = {
     "national": national.run,
     "rebuild": rebuild.run,
     "cluster": cluster.run,
+    "map": coverage_map.run,
 }
 
 
