@@ -38,12 +38,12 @@ from services.registry.adapters.official_units import (
 from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import outbox
 from shared.contracts.units import Edition
-from shared.messaging.connection import open_streams
-from shared.messaging.outbox import OutboxRelay, outbox_backlog, replay_outbox
+from shared.messaging.outbox import outbox_backlog
+from shared.messaging.replay import publish_backlog, replay_command
 from shared.runtime import reachable
 from shared.runtime.db import engine_scope, make_sessionmaker
 from shared.runtime.migrations import migrate_service
-from shared.runtime.settings import Settings, libpq_url
+from shared.runtime.settings import Settings
 
 units_app = typer.Typer(no_args_is_help=True, help="Official administrative units.")
 registry_app = typer.Typer(no_args_is_help=True, help="Registry operations.")
@@ -87,30 +87,6 @@ async def load_units(
     )
 
 
-async def publish_outbox(
-    engine: AsyncEngine, settings: Settings, advance: Callable[[int], None] | None = None
-) -> int:
-    """Send every unsent outbox row now, as the service's relay would (they may run together)."""
-    redis, layout = await open_streams(settings)
-    relay = OutboxRelay(
-        engine=engine,
-        redis=redis,
-        table=outbox,
-        listen_dsn=libpq_url(settings.database_url_for("registry")),
-        layout=layout,
-        batch_size=settings.relay_batch_size,
-    )
-    sent = 0
-    try:
-        while batch := await relay.relay_batch():
-            sent += batch
-            if advance is not None:
-                advance(batch)
-    finally:
-        await redis.aclose()
-    return sent
-
-
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -130,7 +106,13 @@ async def _publish_with_progress(engine: AsyncEngine, settings: Settings) -> Non
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("publishing", total=await outbox_backlog(engine, outbox))
-        sent = await publish_outbox(engine, settings, lambda n: progress.advance(task, n))
+        sent = await publish_backlog(
+            engine,
+            settings,
+            service="registry",
+            table=outbox,
+            advance=lambda n: progress.advance(task, n),
+        )
     console.print(f"published {sent:,} events in {time.perf_counter() - started:.1f} s")
 
 
@@ -186,23 +168,4 @@ def load(
         raise typer.BadParameter(str(error), param_hint="--province") from error
 
 
-async def _replay(settings: Settings, since_hours: float | None, publish: bool) -> None:
-    async with engine_scope(settings.database_url_for("registry"), pool_size=2) as engine:
-        count = await replay_outbox(engine, outbox, since_hours)
-        console.print(f"marked {count:,} retained events for sending again")
-        if publish:
-            await _publish_with_progress(engine, settings)
-
-
-@registry_app.command("replay")
-def replay(
-    since_hours: Annotated[
-        float | None,
-        typer.Option(min=0, help="only events created this many hours ago or later"),
-    ] = None,
-    publish: Annotated[
-        bool, typer.Option(help="send them to Redis now (when CDTT_REDIS_URL is set)")
-    ] = True,
-) -> None:
-    """Send retained registry events again (after Redis lost the stream)."""
-    asyncio.run(_replay(Settings(), since_hours, publish))
+registry_app.command("replay")(replay_command("registry", outbox))

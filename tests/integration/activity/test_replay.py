@@ -8,9 +8,10 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.activity.cli import replay_activity
+from services.activity.adapters.tables import outbox
 from shared.contracts.events import decode_entry
 from shared.contracts.streams import ACTIVITY_EVENTS, stream_key
+from shared.messaging.replay import replay_and_publish
 from shared.runtime.settings import Settings
 from tests.integration.activity.harness import registered_team, support_body
 from tests.waiting import wait_until
@@ -27,7 +28,9 @@ async def test_replay_refills_a_lost_stream_with_the_retained_events(
     await wait_until(lambda: _length_is(redis, key, 3), message="published")
 
     await redis.delete(key)  # Redis lost the stream
-    marked = await replay_activity(settings, since_hours=None, publish=True)
+    marked = await replay_and_publish(
+        settings, service="activity", table=outbox, since_hours=None, publish=True
+    )
 
     assert marked == 3
     # Sent by this command or by the running service's relay, whichever claims them first.
