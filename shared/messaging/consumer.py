@@ -1,9 +1,11 @@
 """Consumer side of the streams: a consumer group that hands decoded batches to a handler.
 
 Built on FastStream 0.7's RedisBroker (RedisClusterBroker on a Redis Cluster). Per stream
-partition (shared.contracts.streams.StreamLayout) there are two subscribers sharing one
-consumer name: a batch reader (XREADGROUP ">" with a bounded `max_records`) and a
-reclaimer (`min_idle_time`, i.e. XAUTOCLAIM one entry at a time). What to do with an
+partition (shared.contracts.streams.StreamLayout) there are two readers sharing one
+consumer name: a FastStream batch subscriber (XREADGROUP ">" with a bounded
+`max_records`) and a reclaimer task of ours (XAUTOCLAIM COUNT batch_size: FastStream's
+`min_idle_time` subscriber claims one entry per call, so a restart that left hundreds of
+entries pending took one transaction each to recover them). What to do with an
 entry — what counts as a delivery, when it is poison, when it is dead-lettered and what
 its dead letter carries — is decided by shared.messaging.delivery; this module does the
 I/O, with redis-py where FastStream cannot do what those rules need, and says why:
@@ -12,8 +14,11 @@ I/O, with redis-py where FastStream cannot do what those rules need, and says wh
   skip the backlog);
 - acks are manual (XACK after the handler returned, so after its commit);
 - a failing entry is never redelivered by FastStream, so the reclaimer retries it and
-  reads its deliveries from XPENDING; an attempt that does not count is taken back with
-  XCLAIM RETRYCOUNT; a dead letter is XADDed and acked in one MULTI;
+  reads its deliveries from XPENDING (one pipeline per claimed batch); the claimed batch
+  is applied in one handler call and, if that fails for another reason than entries held
+  back, entry by entry, so one bad entry still carries its own failure; an attempt that
+  does not count is taken back with XCLAIM RETRYCOUNT; a dead letter is XADDed and acked
+  in one MULTI;
 - after NOGROUP (Redis lost the stream) FastStream stops the subscriber for good, so a
   supervisor recreates the group at "0" and replaces the broker, without a process restart.
 """
@@ -34,10 +39,9 @@ from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMessage
+from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.message import FAKE_CONSUMER
 from faststream.redis.message import RedisBatchStreamMessage as RawBatchMessage
-from faststream.redis.message import RedisStreamMessage as RawEntryMessage
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
@@ -159,6 +163,7 @@ class GroupConsumer:
         self._redis: RedisClient | None = None
         self._broker: RedisBroker | None = None
         self._subscribers: list[Any] = []
+        self._reclaimers: list[asyncio.Task[None]] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -195,11 +200,14 @@ class GroupConsumer:
     def healthy(self) -> bool:
         """False once a reader, reclaimer or the supervisor has stopped (readiness uses it)."""
         supervising = self._supervisor is not None and not self._supervisor.done()
+        return not self._stopping and supervising and self._readers_running()
+
+    def _readers_running(self) -> bool:
         return (
-            not self._stopping
-            and supervising
-            and bool(self._subscribers)
+            bool(self._subscribers)
             and all(sub.running for sub in self._subscribers)
+            and bool(self._reclaimers)
+            and not any(task.done() for task in self._reclaimers)
         )
 
     async def delivered_all(self, stream: str) -> bool:
@@ -257,29 +265,26 @@ class GroupConsumer:
                 decoder=_no_body,
             )
             reader(self._batch_subscriber(stream, key))
-            reclaimer = broker.subscriber(
-                stream=StreamSub(
-                    key,
-                    group=self.group,
-                    consumer=self.consumer_name,
-                    min_idle_time=self._reclaim_idle_ms,
-                    polling_interval=min(1000, max(50, self._reclaim_idle_ms // 4)),
-                    declare=False,
-                ),
-                ack_policy=AckPolicy.MANUAL,
-                parser=self._raw_entry,
-                decoder=_no_body,
-            )
-            reclaimer(self._reclaim_subscriber(stream, key))
-            subscribers += [reader, reclaimer]
+            subscribers.append(reader)
         try:
             await broker.start()
         except BaseException:
             await broker.stop()
             raise
         self._broker, self._subscribers = broker, subscribers
+        self._reclaimers = [
+            asyncio.create_task(self._reclaim(stream, key), name=f"reclaim-{self.group}-{key}")
+            for stream, key in self._all_keys()
+        ]
 
     async def _stop_broker(self) -> None:
+        reclaimers, self._reclaimers = self._reclaimers, []
+        for task in reclaimers:
+            task.cancel()
+        # A reclaimer that died of an unexpected error has logged nothing yet: say it here.
+        for outcome in await asyncio.gather(*reclaimers, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("a reclaimer of %s failed", self.group, exc_info=outcome)
         broker, self._broker, self._subscribers = self._broker, None, []
         if broker is not None:
             await broker.stop()
@@ -292,9 +297,6 @@ class GroupConsumer:
     async def _raw_batch(self, raw: Any) -> RawBatchMessage:
         return RawBatchMessage(raw, b"", consumer=FAKE_CONSUMER, group=self.group)
 
-    async def _raw_entry(self, raw: Any) -> RawEntryMessage:
-        return RawEntryMessage(raw, b"", consumer=FAKE_CONSUMER, group=self.group)
-
     def _batch_subscriber(self, stream: str, key: str) -> Callable[..., Awaitable[None]]:
         async def on_batch(body: Any, message: RedisBatchStreamMessage) -> None:
             raw = message.raw_message
@@ -303,14 +305,42 @@ class GroupConsumer:
         on_batch.__name__ = f"read_{_name(key)}"
         return on_batch
 
-    def _reclaim_subscriber(self, stream: str, key: str) -> Callable[..., Awaitable[None]]:
-        async def on_reclaimed(body: Any, message: RedisStreamMessage) -> None:
-            raw = message.raw_message
-            (entry_id,) = raw["message_ids"]
-            await self._apply_reclaimed(stream, key, entry_id, raw["data"])
+    async def _reclaim(self, stream: str, key: str) -> None:
+        """XAUTOCLAIM up to batch_size entries idle reclaim_idle_ms, apply them, repeat.
 
-        on_reclaimed.__name__ = f"reclaim_{_name(key)}"
-        return on_reclaimed
+        Ends only on NOGROUP (Redis lost the stream): the supervisor then recreates the
+        group and starts a new reclaimer, as it does for a stopped reader.
+        """
+        pause = min(1000, max(50, self._reclaim_idle_ms // 4)) / 1000
+        start: EntryId = b"0-0"
+        while True:
+            try:
+                reply: Any = await self._client.xautoclaim(
+                    key,
+                    self.group,
+                    self.consumer_name,
+                    self._reclaim_idle_ms,
+                    start_id=start,
+                    count=self._batch_size,
+                )
+                next_id, claimed = reply[0], reply[1]
+                # Entries deleted from the stream meanwhile come back without fields.
+                entries = [(i, f) for i, f in claimed if i is not None and f is not None]
+                if entries:
+                    await self._apply_reclaimed(stream, key, entries)
+            except ResponseError as error:
+                if "NOGROUP" in str(error):
+                    log.warning("reclaimer of %s stopped: %s", key, error)
+                    return
+                log.warning("reclaiming from %s failed; retrying", key, exc_info=True)
+                next_id, entries = b"0-0", []
+            except (RedisError, OSError):
+                log.warning("reclaiming from %s failed; retrying", key, exc_info=True)
+                next_id, entries = b"0-0", []
+            start = next_id
+            # "0-0": the whole pending list was scanned; wait before scanning it again.
+            if start in (b"0-0", "0-0") and not entries:
+                await asyncio.sleep(pause)
 
     # --- delivery ----------------------------------------------------------------------
 
@@ -336,8 +366,8 @@ class GroupConsumer:
             await self._ack(stream, key, acknowledged_despite(held, decoded))
             return
         except Exception:
-            # Left pending: the reclaimer retries these entries one by one, so a single
-            # bad entry cannot hold back the rest of the batch.
+            # Left pending: the reclaimer retries them, entry by entry if their batch
+            # fails again, so a single bad entry cannot hold back the rest.
             self._stats[stream].failed_batches += 1
             log.warning(
                 "handler failed on a batch of %d from %s; left pending for the reclaimer",
@@ -352,37 +382,85 @@ class GroupConsumer:
         await self._ack(stream, key, decoded)
 
     async def _apply_reclaimed(
-        self, stream: str, key: str, entry_id: EntryId, fields: Fields
+        self, stream: str, key: str, entries: Sequence[tuple[EntryId, Fields]]
     ) -> None:
-        deliveries = await self._deliveries(key, entry_id)
-        if deliveries is None:
-            return  # acknowledged meanwhile (by its first consumer, or dead-lettered)
-        self._stats[stream].reclaimed += 1
-        outcome = self._rules.before_attempt(deliveries) or decode(fields, deliveries)
-        if isinstance(outcome, DeadLetter):
-            await self._dead_letter(stream, key, entry_id, fields, outcome)
+        """A claimed batch: dead letters apart, the rest in one handler call, then acked."""
+        deliveries = await self._deliveries(key, [entry_id for entry_id, _ in entries])
+        tried: list[tuple[EntryId, Fields, int, Event]] = []
+        for entry_id, fields in entries:
+            count = deliveries.get(entry_id)
+            if count is None:
+                continue  # acknowledged meanwhile (by its first consumer, or dead-lettered)
+            self._stats[stream].reclaimed += 1
+            outcome = self._rules.before_attempt(count) or decode(fields, count)
+            if isinstance(outcome, DeadLetter):
+                await self._dead_letter(stream, key, entry_id, fields, outcome)
+            else:
+                tried.append((entry_id, fields, count, outcome))
+        if not tried:
             return
         try:
             async with self._locks[stream]:
-                await self._handlers[stream]([outcome])
-        except Exception as error:
-            match self._rules.after_failure(error, deliveries):
-                case DeadLetter() as letter:
-                    await self._dead_letter(stream, key, entry_id, fields, letter)
-                case Uncounted(retry_count=retry_count):
-                    await self._uncount_delivery(key, entry_id, retry_count, error)
-                case Retry():
-                    log.warning(
-                        "handler failed on %s %s (delivery %d/%d); will retry",
-                        stream,
-                        entry_id.decode(),
-                        deliveries,
-                        self._rules.max_deliveries,
-                        exc_info=True,
-                        extra={"stream": stream},
-                    )
+                await self._handlers[stream]([event for *_, event in tried])
+        except HeldBackError as held:
+            applied = [(entry_id, event) for entry_id, _, _, event in tried]
+            await self._ack(stream, key, acknowledged_despite(held, applied))
+            for entry_id, fields, count, event in tried:
+                if event.event_id in held.event_ids:
+                    await self._after_failure(stream, key, entry_id, fields, count, held)
             return
-        await self._ack(stream, key, [(entry_id, outcome)])
+        except Exception as error:
+            if len(tried) == 1:
+                entry_id, fields, count, _ = tried[0]
+                await self._after_failure(stream, key, entry_id, fields, count, error)
+                return
+            # Entry by entry: the one that fails carries its failure, the rest go through.
+            for entry_id, fields, count, event in tried:
+                await self._apply_one(stream, key, entry_id, fields, count, event)
+            return
+        await self._ack(stream, key, [(entry_id, event) for entry_id, _, _, event in tried])
+
+    async def _apply_one(
+        self,
+        stream: str,
+        key: str,
+        entry_id: EntryId,
+        fields: Fields,
+        deliveries: int,
+        event: Event,
+    ) -> None:
+        try:
+            async with self._locks[stream]:
+                await self._handlers[stream]([event])
+        except Exception as error:
+            await self._after_failure(stream, key, entry_id, fields, deliveries, error)
+            return
+        await self._ack(stream, key, [(entry_id, event)])
+
+    async def _after_failure(
+        self,
+        stream: str,
+        key: str,
+        entry_id: EntryId,
+        fields: Fields,
+        deliveries: int,
+        error: Exception,
+    ) -> None:
+        match self._rules.after_failure(error, deliveries):
+            case DeadLetter() as letter:
+                await self._dead_letter(stream, key, entry_id, fields, letter)
+            case Uncounted(retry_count=retry_count):
+                await self._uncount_delivery(key, entry_id, retry_count, error)
+            case Retry():
+                log.warning(
+                    "handler failed on %s %s (delivery %d/%d); will retry",
+                    key,
+                    entry_id.decode(),
+                    deliveries,
+                    self._rules.max_deliveries,
+                    exc_info=error,
+                    extra={"stream": stream},
+                )
 
     async def _ack(self, stream: str, key: str, applied: Sequence[tuple[EntryId, Event]]) -> None:
         """XACK entries whose events the handler committed; count the ones this XACK acked.
@@ -427,12 +505,18 @@ class GroupConsumer:
                 justid=True,
             )
 
-    async def _deliveries(self, key: str, entry_id: EntryId) -> int | None:
-        """Times delivered so far (XPENDING; XAUTOCLAIM counts as one), None if not pending."""
-        pending = await self._client.xpending_range(
-            key, self.group, min=entry_id, max=entry_id, count=1
-        )
-        return int(pending[0]["times_delivered"]) if pending else None
+    async def _deliveries(self, key: str, entry_ids: Sequence[EntryId]) -> dict[EntryId, int]:
+        """Times each was delivered so far (XPENDING; XAUTOCLAIM counts as one); the
+        entries no longer pending are left out. One pipeline, one round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xpending_range(key, self.group, min=entry_id, max=entry_id, count=1)
+            replies = await pipe.execute()
+        return {
+            entry_id: int(pending[0]["times_delivered"])
+            for entry_id, pending in zip(entry_ids, replies, strict=True)
+            if pending
+        }
 
     async def _dead_letter(
         self, stream: str, key: str, entry_id: EntryId, fields: Fields, letter: DeadLetter
@@ -472,7 +556,7 @@ class GroupConsumer:
             await asyncio.sleep(self._supervise_seconds)
             try:
                 # No subscribers at all means the last recovery failed half-way.
-                if not self._subscribers or not all(sub.running for sub in self._subscribers):
+                if not self._readers_running():
                     await self._recover()
                 if time.monotonic() - last_gauges >= 1.0:
                     await self._update_gauges()

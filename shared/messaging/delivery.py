@@ -8,8 +8,9 @@ what to do with each entry and each failed attempt, and does it (XACK, XCLAIM, X
 - Poison: an entry that does not decode is dead-lettered at once, on whichever delivery
   it is; no retry can make it valid, and it must not hold back the rest of its batch.
 - A failed batch leaves its entries pending (that read counted as their first delivery);
-  the reclaimer retries them one by one. A HeldBackError lets the rest of the batch be
-  acknowledged and leaves only the held-back entries pending.
+  the reclaimer claims them in batches and retries each batch, then entry by entry if it
+  fails again, so every failure is charged to the entry that causes it. A HeldBackError
+  lets the rest of the batch be acknowledged and leaves only the held-back entries pending.
 - An attempt that failed because PostgreSQL or Redis was away (shared.messaging.outages),
   or whose events came too early (HeldBackError with counts=False), is not the entry's
   fault and does not count: the consumer puts the count back (XCLAIM RETRYCOUNT
@@ -43,7 +44,7 @@ MAX_REASON_CHARS = 2000
 class HeldBackError(Exception):
     """Raised by a handler after committing every event of its batch but `event_ids`.
 
-    Those entries stay pending and are retried one by one by the reclaimer; the rest are
+    Those entries stay pending and are retried by the reclaimer; the rest are
     acknowledged. `counts`: whether this attempt counts as one of the held-back entries'
     max_deliveries (False when they came too early, through no fault of their own).
     """

@@ -148,7 +148,7 @@ async def test_a_failing_handler_leaves_entries_pending_and_the_reclaimer_retrie
     await wait_until(lambda: applied.has(sent), timeout=15, message="retried entries applied")
     stats = consumer.stats[REGISTRY_EVENTS]
     assert stats.failed_batches == 1
-    assert stats.reclaimed >= 20  # retried one by one
+    assert stats.reclaimed >= 20
     assert stats.dead_lettered == 0
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
 
@@ -273,7 +273,9 @@ async def test_an_entry_failing_max_deliveries_times_is_dead_lettered(
     (_, fields) = dead[0]
     assert fields[b"deliveries"] == b"3"
     assert b"constraint violated" in fields[b"reason"]
-    assert attempts == 3  # the batch, then two reclaims
+    # The read batch; the reclaimed batch, then the cursed entry alone (its second
+    # delivery); alone again on its third, the last one allowed.
+    assert attempts == 4
     stats = consumer.stats[REGISTRY_EVENTS]
     await wait_until(lambda: _true(stats.dead_lettered == 1), message="dead letter counted")
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
@@ -379,3 +381,55 @@ async def _entries_when(redis: Redis, key: str, count: int) -> list[Any]:
 def _dead_lettered_metric() -> float:
     labels = {"group": GROUP, "stream": REGISTRY_EVENTS}
     return REGISTRY.get_sample_value("cdtt_events_dead_lettered_total", labels) or 0.0
+
+
+async def test_a_stopped_reclaimer_makes_the_consumer_unhealthy_until_replaced(
+    settings: Settings, consumers: list[GroupConsumer]
+) -> None:
+    consumer = await start_consumer(settings, consumers, Applied())
+    consumer._reclaimers[0].cancel()
+    await wait_until(lambda: _true(not consumer.healthy()), message="unhealthy")
+    await wait_until(lambda: _true(consumer.healthy()), message="reclaimer replaced")
+
+
+async def test_entries_left_pending_by_a_dead_consumer_are_reclaimed_in_batches(
+    settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
+) -> None:
+    sent = await publish(redis, key, 120)
+    await redis.xgroup_create(key, GROUP, id="0")
+    # A consumer that read everything and died before its commit.
+    await redis.xreadgroup(GROUP, "dead", {key: ">"}, count=200)
+    applied = Applied()
+
+    consumer = await start_consumer(settings, consumers, applied, batch_size=50)
+
+    await wait_until(lambda: applied.has(sent), timeout=15, message="all reclaimed")
+    assert consumer.stats[REGISTRY_EVENTS].reclaimed == len(sent)
+    assert applied.calls == 3  # XAUTOCLAIM COUNT 50: 50 + 50 + 20, not 120 transactions
+    await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
+
+
+async def test_a_reclaimed_batch_that_fails_is_retried_entry_by_entry(
+    settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
+) -> None:
+    sent = await publish(redis, key, 10)
+    await redis.xgroup_create(key, GROUP, id="0")
+    await redis.xreadgroup(GROUP, "dead", {key: ">"}, count=20)
+    cursed = sorted(sent)[3]
+    applied = Applied()
+
+    async def rejects_one(events: Sequence[Event]) -> None:
+        if any(e.event_id == cursed for e in events):
+            raise ValueError("constraint violated")
+        await applied(events)
+
+    consumer = await start_consumer(settings, consumers, rejects_one, max_deliveries=2)
+
+    await wait_until(lambda: applied.has(sent - {cursed}), timeout=15, message="rest applied")
+    dead_key = dead_letter_key(REGISTRY_EVENTS, settings.stream_namespace)
+    dead = await wait_until(lambda: _entries_when(redis, dead_key, 1), timeout=15)
+    assert cursed not in applied.event_ids
+    assert dead[0][1][b"deliveries"] == b"2"
+    stats = consumer.stats[REGISTRY_EVENTS]
+    await wait_until(lambda: _true(stats.dead_lettered == 1), message="dead letter counted")
+    await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
