@@ -15,13 +15,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import apply, cluster, coverage_map, e2e, ingest, national, rebuild, relay
+from bench import apply, cluster, coverage_map, e2e, ingest, national, rebuild, reclaim, relay
 from bench.harness import ItemResult, Scratch
 from bench.report import Report, load_text
 
 Item = Callable[..., Awaitable[ItemResult]]
 ITEMS: dict[str, Item] = {
     "apply": apply.run,
+    "reclaim": reclaim.run,
     "relay": relay.run,
     "ingest": ingest.run,
     "e2e": e2e.run,
