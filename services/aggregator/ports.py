@@ -48,5 +48,8 @@ class ProjectionStore(Protocol):
         by_month: Mapping[domain.SupportKey, domain.SupportDelta],
     ) -> None: ...
 
+    async def add_team_months(self, team_months: Collection[tuple[uuid.UUID, str]]) -> None:
+        """Remember that each team recorded support in each month (kept once)."""
+
     async def announce(self, changed: Collection[domain.FigureKey]) -> None:
         """Tell live readers which figures changed, once the transaction commits."""

@@ -124,6 +124,8 @@ class Plan:
     direct_changes: dict[FigureKey, DirectChange] = field(default_factory=dict)
     by_category: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
+    # (team, "YYYY-MM") a team recorded support in: what reporting rates count.
+    team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
     def add(self, key: FigureKey, delta: FigureDelta) -> None:
         row = self.figures.get(key)
@@ -216,6 +218,7 @@ def _count_support(plan: Plan, event: SupportRecorded) -> None:
         other_accounts=other,
     )
     month = month_of(support.occurred_on)
+    plan.team_months.add((support.team_id, month))
     for key in scope_keys(event.edition, event.unit_path):
         plan.add(key, counted)
         for split, bucket in ((plan.by_category, support.category), (plan.by_month, month)):

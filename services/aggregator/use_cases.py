@@ -64,6 +64,8 @@ async def apply_batch(
     if coverage:
         await store.add_figures(coverage, ())
     await store.add_support(plan.by_category, plan.by_month)
+    if plan.team_months:
+        await store.add_team_months(plan.team_months)
     changed = frozenset(plan.changed_keys())
     await store.announce(changed)
     return AppliedBatch(len(events) + len(held_back), len(batch), changed, tuple(held_back))

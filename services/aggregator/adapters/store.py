@@ -36,6 +36,7 @@ from services.aggregator.adapters.tables import (
     processed_events,
     support_by_category,
     support_by_month,
+    team_months,
     team_states,
     units,
 )
@@ -194,6 +195,18 @@ class SqlProjectionStore:
                 set_={name: table.c[name] + stmt.excluded[name] for name in SUPPORT_COUNTERS},
             )
             await self._conn.execute(stmt)
+
+    async def add_team_months(self, pairs: Collection[tuple[uuid.UUID, str]]) -> None:
+        if not pairs:
+            return
+        stmt = (
+            insert(team_months)
+            .from_select(
+                ["team_id", "month"], _rows_of(team_months, ["team_id", "month"], sorted(pairs))
+            )
+            .on_conflict_do_nothing(index_elements=[team_months.c.team_id, team_months.c.month])
+        )
+        await self._conn.execute(stmt)
 
     async def announce(self, changed: Collection[FigureKey]) -> None:
         """NOTIFY the changed keys; PostgreSQL delivers it at commit, and never on rollback."""

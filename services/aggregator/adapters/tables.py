@@ -95,6 +95,14 @@ team_states = Table(
     CheckConstraint("status IN ('active', 'dissolved')", name="status"),
 )
 
+# The months in which each team recorded support (by occurred_on): reporting rates.
+team_months = Table(
+    "team_months",
+    metadata,
+    Column("team_id", Uuid, primary_key=True),
+    Column("month", Text, primary_key=True),
+)
+
 # What `cdtt aggregator rebuild` recomputes into shadow copies and swaps in.
 REBUILT_TABLES = (
     "processed_events",
@@ -103,4 +111,5 @@ REBUILT_TABLES = (
     "support_by_category",
     "support_by_month",
     "team_states",
+    "team_months",
 )

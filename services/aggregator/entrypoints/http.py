@@ -28,14 +28,17 @@ from services.aggregator.adapters.queries import (
     snapshot,
     unit_known,
 )
+from services.aggregator.adapters.reporting import read_reporting
 from services.aggregator.entrypoints.schemas import (
     ChildrenCoverage,
     NationalCoverage,
+    Reporting,
     UnitCoverage,
     child_level,
     csv_header,
     csv_row,
     in_view,
+    reporting_row,
     unit_coverage,
 )
 from shared.contracts.units import Edition
@@ -168,6 +171,44 @@ async def coverage_csv(
             "X-As-Of": fresh.as_of.isoformat(),
             "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
         },
+    )
+
+
+@router.get("/reporting", responses=UNKNOWN_UNIT)
+async def reporting(
+    conn: Connection,
+    edition: EditionParam,
+    principal: OperatorDep,
+    period: Annotated[
+        str, Query(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description='the month, "YYYY-MM"')
+    ],
+    parent: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=20,
+            pattern=CODE_PATTERN,
+            description="unit code; omitted: the provinces",
+        ),
+    ] = None,
+) -> Reporting:
+    """Per unit under `parent`: active teams, those that recorded support in `period`, the
+    reporting rate, and (communes, villages) the silent teams."""
+    if parent is None:
+        principal.require_everywhere(edition, "the provinces' reporting")
+        path: tuple[str, ...] = ()
+    else:
+        unit = await read_unit(conn, edition, parent)
+        if unit is None:
+            raise _unknown_unit(edition, parent)
+        principal.require_read(edition, unit.path)
+        path = unit.path
+    rows = await read_reporting(conn, edition, path, period, with_silent=True)
+    return Reporting(
+        edition=edition,
+        parent=parent,
+        period=period,
+        items=[reporting_row(row) for row in rows],
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.aggregator.adapters.reporting import ChildReporting
 from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
 from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
 from shared.contracts.units import Edition, Level
@@ -171,3 +173,56 @@ def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
     for kind, count in counters.outcomes().items():
         values[f"outcomes_{kind}"] = count
     return [values[name] for name in header]
+
+
+class SilentTeamOut(BaseModel):
+    team_id: uuid.UUID
+    unit_code: str = Field(description="the unit the team sits on")
+
+
+class ReportingRow(BaseModel):
+    code: str
+    name: str
+    level: Level
+    active_teams: int = Field(description="active teams anywhere in the unit's subtree")
+    reporting_teams: int = Field(
+        description="those that recorded at least one support event with occurred_on in the month"
+    )
+    reporting_rate: float | None = Field(
+        description="reporting_teams / active_teams, 0 to 1 (4 places); null when no team "
+        "is active (nothing was expected: not 0)"
+    )
+    silent_teams: int = Field(description="active_teams - reporting_teams")
+    silent: list[SilentTeamOut] | None = Field(
+        description="at commune level and below: the silent teams and their units; else null"
+    )
+
+
+class Reporting(BaseModel):
+    edition: Edition
+    parent: str | None = Field(description="null: the provinces")
+    period: str = Field(description='"YYYY-MM"')
+    items: list[ReportingRow]
+
+
+# Silent teams are listed where a provincial officer can call them: communes and villages.
+_SILENT_LEVELS = frozenset({"commune", "village"})
+
+
+def reporting_row(row: ChildReporting) -> ReportingRow:
+    return ReportingRow(
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        active_teams=row.active_teams,
+        reporting_teams=row.reporting_teams,
+        reporting_rate=(
+            round(row.reporting_teams / row.active_teams, 4) if row.active_teams else None
+        ),
+        silent_teams=row.active_teams - row.reporting_teams,
+        silent=(
+            [SilentTeamOut(team_id=s.team_id, unit_code=s.unit_code) for s in row.silent]
+            if row.level in _SILENT_LEVELS
+            else None
+        ),
+    )

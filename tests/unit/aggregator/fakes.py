@@ -32,6 +32,7 @@ class InMemoryProjectionStore:
     by_category: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     announced: list[frozenset[FigureKey]] = field(default_factory=list)
+    team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
     async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         fresh = set(event_ids) - self.processed
@@ -77,6 +78,9 @@ class InMemoryProjectionStore:
 
     def figures_of(self, edition: Edition, code: str) -> FigureDelta:
         return self.figures.get(FigureKey(edition, code), FigureDelta())
+
+    async def add_team_months(self, pairs: Collection[tuple[uuid.UUID, str]]) -> None:
+        self.team_months |= set(pairs)
 
     def snapshot(self) -> tuple[object, ...]:
         """Everything served, zero rows left out (a row of zeros reads like no row)."""
