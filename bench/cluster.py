@@ -83,7 +83,7 @@ async def one_run(
 
 
 async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
-    runs, count = (1, 10_000) if quick else (3, 60_000)
+    runs, count = (1, 10_000) if quick else (3, 20_000)
     tree = traffic.hierarchy(8, 10, 5)
     registry_events = [*traffic.unit_envelopes(tree), *traffic.team_envelopes(tree)]
     support = traffic.support_envelopes(tree, count, seed=7)
