@@ -165,7 +165,7 @@ async def test_the_server_stops_gracefully_with_live_streams_open(
         lines = live.aiter_lines()
         assert await anext(lines) == "retry: 2000"
 
-        code = await aggregator.stop(grace_seconds=10)
+        code = await asyncio.to_thread(aggregator.stop, 10)
         rest = [line async for line in lines]
 
     # uvicorn re-raises SIGTERM once it has shut down; a stream left open would have
