@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cdtt.embedded import EmbeddedUnavailableError
 from cdtt.stack import (
     DEFAULT_PORTS,
     ServiceProcess,
@@ -231,6 +232,6 @@ def up(
         )
     except KeyboardInterrupt:
         console.print("stopped")
-    except StackError as error:
-        console.print(f"[red]cdtt up: {error}")
+    except (StackError, EmbeddedUnavailableError) as error:
+        console.print(f"cdtt up: {error}", style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
