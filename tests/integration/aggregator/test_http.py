@@ -9,6 +9,7 @@ import json
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.integration.aggregator.test_consumer import publish
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -173,3 +175,47 @@ async def test_the_server_stops_gracefully_with_live_streams_open(
     assert code in (0, -signal.SIGTERM), aggregator.log_tail()
     assert "Application shutdown complete." in aggregator.log_tail()
     assert rest == [": connected", ""]
+
+
+async def test_reporting_over_http_rates_null_without_teams_and_refuses_bad_periods(
+    aggregator: ServiceProcess, settings: Settings, redis: Redis
+) -> None:
+    team = uuid.uuid4()
+    await publish(
+        redis,
+        settings,
+        [
+            *UNITS,
+            team_event(
+                TeamCreated, team, UNITS[-1].unit_path, "village", version=1, member_count=2
+            ),
+            support_recorded(team, UNITS[-1].unit_path, day=date(2024, 5, 17)),
+        ],
+    )
+    async with httpx.AsyncClient(base_url=aggregator.url, timeout=10) as client:
+
+        async def communes() -> dict[str, Any] | None:
+            body: dict[str, Any] = (
+                await client.get("/v1/reporting", params={"parent": "136", "period": "2024-05"})
+            ).json()
+            return body if body.get("items") and body["items"][0]["reporting_teams"] == 1 else None
+
+        may = await wait_until(communes, message="the team reporting in May")
+        june = (
+            await client.get("/v1/reporting", params={"parent": "04378", "period": "2024-06"})
+        ).json()
+        bad = await client.get("/v1/reporting", params={"parent": "136", "period": "2024-13"})
+        unknown = await client.get("/v1/reporting", params={"parent": "99999", "period": "2024-05"})
+
+    (commune,) = may["items"]
+    assert (commune["code"], commune["reporting_teams"], commune["reporting_rate"]) == (
+        "04378",
+        1,
+        1.0,
+    )
+    assert commune["silent"] == []
+    (village,) = june["items"]
+    assert (village["reporting_rate"], village["silent_teams"]) == (0.0, 1)
+    assert village["silent"] == [{"team_id": str(team), "unit_code": "04378-001"}]
+    assert bad.status_code == 422
+    assert unknown.status_code == 404
