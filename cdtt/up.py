@@ -35,6 +35,7 @@ from cdtt.stack import (
     stop_all,
     wait_all_ready,
 )
+from services.registry.adapters.official_units import official_links, province_code
 from shared.runtime.settings import SERVICES, ServiceName, Settings
 
 app = typer.Typer()
@@ -79,18 +80,28 @@ def server_urls(data_dir: Path) -> Iterator[tuple[str, str]]:
 
 
 def load_units(provinces: Sequence[str], env: dict[str, str]) -> None:
-    """Load the official legacy units of the replayed provinces (idempotent)."""
-    args = [*cdtt_command(), "units", "load", "--edition", "legacy"]
-    for code in provinces:
-        args += ["--province", code]
-    started = time.perf_counter()
-    result = subprocess.run(args, env=env, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise StackError(f"`{' '.join(args[-6:])}` failed with code {result.returncode}")
-    console.print(
-        f"legacy units of provinces {', '.join(provinces)} loaded "
-        f"in {time.perf_counter() - started:.1f} s"
+    """Load the official legacy units of the replayed provinces and the 2025 provinces they
+    went into (idempotent), so the replayed teams are placed on both maps."""
+    successors = sorted(
+        {
+            link.new_code
+            for links in official_links("legacy", [province_code(p) for p in provinces]).values()
+            for link in links
+            if link.level == "province"
+        }
     )
+    for edition, codes in (("legacy", list(provinces)), ("2025", successors)):
+        args = [*cdtt_command(), "units", "load", "--edition", edition]
+        for code in codes:
+            args += ["--province", code]
+        started = time.perf_counter()
+        result = subprocess.run(args, env=env, check=False)  # noqa: S603
+        if result.returncode != 0:
+            raise StackError(f"`{' '.join(args[2:])}` failed with code {result.returncode}")
+        console.print(
+            f"{edition} units of provinces {', '.join(codes)} loaded "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
 
 
 def _interrupt(signum: int, _: FrameType | None) -> None:

@@ -160,6 +160,7 @@ async def replay(
             f"support events {tally.support_accepted} sent"
         )
         console.print(await report_table(api, plans, figures))
+        console.print(await table_2025(api, plans))
     return figures
 
 
@@ -194,6 +195,47 @@ async def report_table(
             f"{live.get('members', 0):,}",
             f"{(live.get('support') or {}).get('events', 0):,}",
         )
+    return table
+
+
+async def _get(api: Api, service: str, path: str, **params: str) -> dict[str, Any]:
+    response = await api.call("GET", service, path, params=params)
+    if response.status_code != 200:
+        return {}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def table_2025(api: Api, plans: Sequence[ProvincePlan]) -> Table:
+    """The same teams on the 2025 map: each 2025 province the replayed provinces went into."""
+    table = Table(title="the same teams on the 2025 map (aggregator, edition 2025)")
+    for column in ("2025 province", "came from", "communes", "villages", "teams", "members"):
+        table.add_column(
+            column, justify="left" if column in ("2025 province", "came from") else "right"
+        )
+    table.add_column("unplaced teams", justify="right")
+    into: dict[str, list[str]] = {}
+    for plan in plans:
+        found = await _get(
+            api, "registry", f"/v1/units/{plan.report.province}/successors", edition="legacy"
+        )
+        for unit in found.get("items", ()):
+            into.setdefault(unit["code"], []).append(plan.report.name)
+    for code, names in sorted(into.items()):
+        live = await _get(api, "aggregator", f"/v1/coverage/{code}", edition="2025")
+        if not live:
+            continue
+        table.add_row(
+            live.get("name", code),
+            ", ".join(names),
+            _ratio(live, "commune"),
+            _ratio(live, "village"),
+            f"{live.get('teams', 0):,}",
+            f"{live.get('members', 0):,}",
+            f"{(live.get('unplaced') or {}).get('teams', 0):,}",
+        )
+    if not into:
+        table.caption = "load the 2025 units (cdtt units load --edition 2025) to see this table"
     return table
 
 

@@ -51,13 +51,71 @@ def add_registry(recount: RegistryRecount, into: Figures) -> None:
             into.add(ancestor, **{f"total_{unit.level}": 1})
     covered: set[tuple[Edition, tuple[str, ...], str]] = set()
     for team in recount.active_teams:
+        # A team counts wherever it is: its own unit, and its placement on the other map.
         for key in scope_keys(team.edition, team.path):
             into.add(key, teams=1, members=team.members, members_trained=team.trained)
+            if not team.placed:
+                into.add(key, unplaced_teams=1, unplaced_members=team.members)
+        if team.level is None:
+            continue  # counted in its province, covering no unit (district, unplaced)
         into.add(FigureKey(team.edition, team.path[-1]), direct_teams=1)
         covered.add((team.edition, team.path, team.level))
     for edition, path, level in covered:
         for key in ancestor_keys(edition, path):
             into.add(key, **{f"covered_{level}": 1})
+
+
+def conservation(recount: RegistryRecount, aggregated: Figures) -> list[str]:
+    """The reform's invariant on the aggregator's figures: every legacy province's active
+    teams and members are counted, placed or unplaced, in the 2025 province(s) it went into.
+
+    Provinces are grouped by the crosswalk (several legacy provinces went into one 2025
+    province, one went into two); each group compares its legacy figures with its 2025
+    figures less the teams registered on the 2025 map itself. Groups with a province not
+    on the aggregator's 2025 map yet are left out (their teams have nowhere to count).
+    """
+    group: dict[tuple[Edition, str], tuple[Edition, str]] = {}
+
+    def root(node: tuple[Edition, str]) -> tuple[Edition, str]:
+        while group.setdefault(node, node) != node:
+            node = group[node]
+        return node
+
+    for legacy, new in recount.province_links:
+        group[root(("legacy", legacy))] = root(("2025", new))
+    home_2025: dict[str, list[int]] = {}
+    for team in recount.active_teams:
+        if team.edition == "2025" and team.home:
+            row = home_2025.setdefault(team.path[0], [0, 0])
+            row[0] += 1
+            row[1] += team.members
+    sums: dict[tuple[Edition, str], dict[Edition, list[int]]] = {}
+    missing: set[tuple[Edition, str]] = set()
+    for node in list(group):
+        edition, code = node
+        key = FigureKey(edition, code)
+        top = root(node)
+        if key not in aggregated.units:
+            missing.add(top)
+            continue
+        figures = aggregated.counters.get(key) or FigureDelta()
+        own = home_2025.get(code, [0, 0]) if edition == "2025" else [0, 0]
+        row = sums.setdefault(top, {"legacy": [0, 0], "2025": [0, 0]})[edition]
+        row[0] += figures.teams - own[0]
+        row[1] += figures.members - own[1]
+    lines = []
+    for top, by_edition in sorted(sums.items()):
+        if top in missing or by_edition["legacy"] == by_edition["2025"]:
+            continue
+        members_of = sorted(node for node in group if root(node) == top)
+        old = "/".join(code for edition, code in members_of if edition == "legacy")
+        new = "/".join(code for edition, code in members_of if edition == "2025")
+        lines.append(
+            f"conservation legacy {old} → 2025 {new}: legacy teams/members "
+            f"{by_edition['legacy'][0]}/{by_edition['legacy'][1]}, counted in 2025 "
+            f"{by_edition['2025'][0]}/{by_edition['2025'][1]}"
+        )
+    return lines
 
 
 def add_support(sums: Iterable[SupportSum], into: Figures) -> None:
@@ -135,16 +193,16 @@ async def run_check(settings: Settings, editions: Iterable[Edition] = EDITIONS) 
     """Recount and compare once."""
     editions = list(editions)
     recounted = Figures()
-    add_registry(
-        await _read(settings, "registry", partial(recount_registry, editions=editions)), recounted
-    )
+    registry = await _read(settings, "registry", partial(recount_registry, editions=editions))
+    add_registry(registry, recounted)
     add_support(
         await _read(settings, "activity", partial(recount_support, editions=editions)), recounted
     )
     aggregated = await _read(settings, "aggregator", partial(stored_figures, editions=editions))
     national = [recounted.counters.get(FigureKey(e, "")) or FigureDelta() for e in editions]
+    conserved = conservation(registry, aggregated) if set(editions) == set(EDITIONS) else []
     return CheckResult(
-        differences=differences(recounted, aggregated),
+        differences=differences(recounted, aggregated) + conserved,
         units=len(recounted.units),
         teams=sum(n.teams for n in national),
         members=sum(n.members for n in national),

@@ -71,6 +71,10 @@ class FigureDelta:
     total_village: int = 0
     support_events: int = 0
     support_residents: int = 0
+    # Teams (and their members) counted in this subtree that wait for a placement on this
+    # map (the 2025 reform: split or unmapped communes); on provinces and the nation only.
+    unplaced_teams: int = 0
+    unplaced_members: int = 0
     # Outcomes of support (OUTCOME_KINDS): zero for events recorded without them.
     vneid_activations: int = 0
     public_service_dossiers: int = 0
@@ -94,6 +98,8 @@ class FigureDelta:
         self.total_village += other.total_village
         self.support_events += other.support_events
         self.support_residents += other.support_residents
+        self.unplaced_teams += other.unplaced_teams
+        self.unplaced_members += other.unplaced_members
         self.vneid_activations += other.vneid_activations
         self.public_service_dossiers += other.public_service_dossiers
         self.payment_accounts += other.payment_accounts
@@ -120,6 +126,8 @@ class FigureDelta:
             self.total_village,
             self.support_events,
             self.support_residents,
+            self.unplaced_teams,
+            self.unplaced_members,
             self.vneid_activations,
             self.public_service_dossiers,
             self.payment_accounts,
@@ -215,6 +223,24 @@ class UnitRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Spot:
+    """One place a team counts: its own unit, or its placement on the other map.
+
+    `level` None: it counts in the teams and members of `path` (a province) but covers no
+    unit; `placed` False: it also counts as waiting for a placement there.
+    """
+
+    edition: Edition
+    path: UnitPath
+    level: Level | None
+    placed: bool = True
+
+    @property
+    def unit_key(self) -> FigureKey:
+        return FigureKey(self.edition, self.path[-1])
+
+
+@dataclass(frozen=True, slots=True)
 class TeamRecord:
     """The newest state of a team seen so far, and what it contributes to the figures."""
 
@@ -226,10 +252,16 @@ class TeamRecord:
     unit_level: Level
     member_count: int
     trained_count: int = 0
+    # Its placements on the other map (none before schema 2 or for a 2025 team).
+    placements: tuple[Spot, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    def spots(self) -> tuple[Spot, ...]:
+        """Every place the team counts: its own unit first, then its placements."""
+        return (Spot(self.edition, self.unit_path, self.unit_level), *self.placements)
 
     @property
     def unit_key(self) -> FigureKey:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from services.aggregator.domain import (
     FigureDelta,
     FigureKey,
+    Spot,
     SupportDelta,
     SupportKey,
     TeamRecord,
@@ -37,6 +38,7 @@ from shared.contracts.events import (
     TeamDissolved,
     TeamEvent,
     TeamMembersChanged,
+    TeamPlaced,
     UnitRegistered,
 )
 from shared.contracts.units import Edition, Level, UnitPath
@@ -67,6 +69,9 @@ def team_record(event: TeamEvent) -> TeamRecord:
         unit_level=team.unit_level,
         member_count=team.member_count,
         trained_count=team.trained_count,
+        placements=tuple(
+            Spot(p.edition, p.unit_path, p.unit_level, p.placed) for p in team.placements
+        ),
     )
 
 
@@ -89,7 +94,7 @@ def newest_teams(events: Iterable[Event]) -> dict[uuid.UUID, TeamRecord]:
     """The newest state of each team the events mention (the store locks these teams)."""
     newest: dict[uuid.UUID, TeamRecord] = {}
     for event in events:
-        if isinstance(event, TeamCreated | TeamMembersChanged | TeamDissolved):
+        if isinstance(event, TeamCreated | TeamMembersChanged | TeamDissolved | TeamPlaced):
             _keep_newest(newest, team_record(event))
     return newest
 
@@ -158,7 +163,7 @@ def plan_batch(
                 if unit.key in new_unit_keys:
                     new_unit_keys.discard(unit.key)
                     _count_unit(plan, unit)
-            case TeamCreated() | TeamMembersChanged() | TeamDissolved():
+            case TeamCreated() | TeamMembersChanged() | TeamDissolved() | TeamPlaced():
                 _keep_newest(newest, team_record(event))
             case SupportRecorded():
                 _count_support(plan, event)
@@ -179,28 +184,45 @@ def _count_unit(plan: Plan, unit: UnitRecord) -> None:
 
 
 def _replace_team(plan: Plan, old: TeamRecord | None, new: TeamRecord) -> None:
+    """The old state's contribution out, the new one's in, at every spot each counts.
+
+    A team counts once per edition: at its own unit, and (a legacy team) where it is
+    placed on the 2025 map, covering that unit, or only counted in its province (a
+    district team) or counted there as waiting for a placement.
+    """
     plan.teams[new.team_id] = new
     for team, sign in ((old, -1), (new, 1)):
         if team is None or not team.active:
             continue
-        unit_key = team.unit_key
-        for key in scope_keys(team.edition, team.unit_path):
-            plan.add(
-                key,
-                FigureDelta(
-                    teams=sign,
-                    members=sign * team.member_count,
-                    members_trained=sign * team.trained_count,
-                    direct_teams=sign if key == unit_key else 0,
-                ),
-            )
-        change = plan.direct_changes.get(unit_key)
-        plan.direct_changes[unit_key] = DirectChange(
-            edition=team.edition,
-            unit_path=team.unit_path,
-            level=team.unit_level,
-            delta=(change.delta if change else 0) + sign,
+        for spot in team.spots():
+            _count_spot(plan, spot, sign, team.member_count, team.trained_count)
+
+
+def _count_spot(plan: Plan, spot: Spot, sign: int, members: int, trained: int) -> None:
+    covers = spot.level is not None
+    unit_key = spot.unit_key
+    waiting = FigureDelta(unplaced_teams=sign, unplaced_members=sign * members)
+    for key in scope_keys(spot.edition, spot.path):
+        plan.add(
+            key,
+            FigureDelta(
+                teams=sign,
+                members=sign * members,
+                members_trained=sign * trained,
+                direct_teams=sign if covers and key == unit_key else 0,
+            ),
         )
+        if not spot.placed:
+            plan.add(key, waiting)
+    if spot.level is None:
+        return
+    change = plan.direct_changes.get(unit_key)
+    plan.direct_changes[unit_key] = DirectChange(
+        edition=spot.edition,
+        unit_path=spot.path,
+        level=spot.level,
+        delta=(change.delta if change else 0) + sign,
+    )
 
 
 def _count_support(plan: Plan, event: SupportRecorded) -> None:

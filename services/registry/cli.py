@@ -32,6 +32,7 @@ from services.registry.adapters.coordinates import CoordinatesMissingError, unit
 from services.registry.adapters.official_units import (
     ProvinceUnits,
     UnknownProvinceError,
+    official_links,
     official_units,
     with_centres,
 )
@@ -57,6 +58,7 @@ class LoadReport:
     units: int
     new_units: int
     seconds: float
+    new_links: int = 0
 
 
 Advance = Callable[[ProvinceUnits, int], None]
@@ -68,13 +70,16 @@ async def load_units(
     provinces: Sequence[ProvinceUnits],
     advance: Advance | None = None,
 ) -> LoadReport:
-    """Register every unit not yet registered, one province per transaction."""
+    """Register every unit not yet registered, and the crosswalk rows touching it, one
+    province per transaction."""
     started = time.perf_counter()
     sessionmaker = make_sessionmaker(engine)
-    new_units = 0
+    links = official_links(edition, [p.code for p in provinces])
+    new_units = new_links = 0
     for province in provinces:
         async with unit_of_work(sessionmaker) as uow:
             added = await use_cases.register_units(uow, province.units)
+            new_links += await use_cases.register_links(uow, links[province.code])
         new_units += len(added)
         if advance is not None:
             advance(province, len(added))
@@ -84,6 +89,7 @@ async def load_units(
         units=sum(len(p.units) for p in provinces),
         new_units=new_units,
         seconds=time.perf_counter() - started,
+        new_links=new_links,
     )
 
 
@@ -139,7 +145,8 @@ async def _load(
         console.print(
             f"edition {edition}: {report.units:,} units in {report.provinces} provinces; "
             f"{report.new_units:,} new, each with its unit.registered event; "
-            f"{report.units - report.new_units:,} already registered; {report.seconds:.1f} s"
+            f"{report.units - report.new_units:,} already registered; "
+            f"{report.new_links:,} new crosswalk rows; {report.seconds:.1f} s"
         )
         if publish:
             await _publish_with_progress(engine, settings)

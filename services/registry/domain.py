@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from shared.contracts.dates import EARLIEST_DATE
-from shared.contracts.events.registry import MemberState, Role, TeamState, TeamStatus, UnitState
+from shared.contracts.events.registry import (
+    MemberState,
+    Placement,
+    Role,
+    TeamState,
+    TeamStatus,
+    UnitState,
+)
 from shared.contracts.units import EDITION_LEVELS, Edition, Level
 from shared.web.errors import DomainError
 
@@ -95,6 +102,12 @@ class InvalidDateError(RegistryError):
 
 class FutureDateError(RegistryError):
     code = "date_in_future"
+
+
+class OutsideProvinceError(RegistryError):
+    """A placement on a unit of a 2025 province the team's legacy province did not go into."""
+
+    code = "outside_province"
 
 
 def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str = "name") -> str:
@@ -305,6 +318,8 @@ class Team:
     status: TeamStatus
     version: int
     members: tuple[Member, ...] = field(default=())
+    # Where the team counts in the other edition (a legacy team on the 2025 map).
+    placements: tuple[Placement, ...] = field(default=())
 
     @property
     def leader(self) -> Member | None:
@@ -320,7 +335,11 @@ class Team:
             status=self.status,
             version=self.version,
             members=tuple(m.state() for m in self.members),
+            placements=self.placements,
         )
+
+    def placement_in(self, edition: Edition) -> Placement | None:
+        return next((p for p in self.placements if p.edition == edition), None)
 
     def _require_active(self) -> None:
         if self.status != "active":

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.registry.domain import Team, Unit
+from services.registry.placements import Link, LinkLevel
 from shared.contracts.events.registry import RegistryEvent
 from shared.contracts.units import Edition, Level
 
@@ -56,6 +57,24 @@ class Teams(Protocol):
         """Store `after` in place of `before` (the state that was loaded, one version lower)."""
         ...
 
+    async def awaiting_placement(self, edition: Edition, province_code: str) -> list[Team]:
+        """Active teams counted in a province of `edition` that wait for a placement there."""
+        ...
+
+
+class Links(Protocol):
+    """The reform's crosswalk (placements.Link), read in either direction."""
+
+    async def add_new(self, links: Sequence[Link]) -> int:
+        """Store the links not yet stored; how many were new."""
+        ...
+
+    async def linked(
+        self, edition: Edition, level: LinkLevel, code: str
+    ) -> list[tuple[Unit, bool]]:
+        """The registered units of the other edition linked to `code`, with `partly`."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: the repositories read and write in it, `publish` queues events in it."""
@@ -65,6 +84,9 @@ class UnitOfWork(Protocol):
 
     @property
     def teams(self) -> Teams: ...
+
+    @property
+    def links(self) -> Links: ...
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         """Queue events in this transaction (the outbox), so they leave only if it commits."""

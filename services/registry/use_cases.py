@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
-from services.registry import domain
+from services.registry import domain, placements
 from services.registry.domain import (
     Member,
     Team,
@@ -25,11 +25,13 @@ from services.registry.domain import (
 )
 from services.registry.ports import UnitOfWork
 from shared.contracts.events.registry import (
+    Placement,
     Role,
     TeamCreated,
     TeamDissolved,
     TeamEvent,
     TeamMembersChanged,
+    TeamPlaced,
     UnitRegistered,
 )
 from shared.contracts.units import Edition, Level
@@ -67,15 +69,21 @@ def unit_registered(unit: Unit, actor: str | None = None) -> UnitRegistered:
     )
 
 
-def team_event(team: Team, before: Team | None, actor: str | None = None) -> TeamEvent:
-    """The event for a team's new state: created, dissolved, or its members changed."""
-    kind: type[TeamEvent]
-    if before is None:
-        kind = TeamCreated
-    elif team.status == "dissolved":
-        kind = TeamDissolved
-    else:
-        kind = TeamMembersChanged
+def team_event(
+    team: Team,
+    before: Team | None,
+    actor: str | None = None,
+    kind: type[TeamEvent] | None = None,
+) -> TeamEvent:
+    """The event for a team's new state: created, dissolved, or its members changed (unless
+    the caller names the `kind`, as placing does)."""
+    if kind is None:
+        if before is None:
+            kind = TeamCreated
+        elif team.status == "dissolved":
+            kind = TeamDissolved
+        else:
+            kind = TeamMembersChanged
     return kind.new(
         edition=team.edition, unit_path=team.unit_path, payload=team.state(), actor=actor
     )
@@ -165,9 +173,106 @@ async def register_team(
         established_on=command.established_on,
         today=today,
     )
+    placement = await _placement_in_2025(uow, unit, actor)
+    if placement is not None:
+        team = replace(team, placements=(placement,))
     await uow.teams.add(team)
     await uow.publish([team_event(team, None, actor)])
     return team
+
+
+async def _placement_in_2025(uow: UnitOfWork, unit: Unit, actor: str | None) -> Placement | None:
+    """Where a team on legacy `unit` counts on the 2025 map (see placements.placement_in_2025).
+
+    A legacy village goes onto the 2025 map under its commune's single successor, as a
+    village of the same name linked to its legacy code: registered here the first time a
+    team needs it (its `unit.registered` leaves before the team's event), reused after.
+    """
+    if unit.edition != "legacy":
+        return None
+    provinces = [u for u, _ in await uow.links.linked("legacy", "province", unit.path[0])]
+    commune_code = {"commune": unit.code, "village": unit.parent_code}.get(unit.level)
+    communes = (
+        [u for u, _ in await uow.links.linked("legacy", "commune", commune_code)]
+        if commune_code is not None
+        else []
+    )
+    placement = placements.placement_in_2025(unit, provinces=provinces, communes=communes)
+    if placement is None or unit.level != "village" or not placement.placed:
+        return placement
+    # Locking the 2025 commune serialises village numbering and the carrying-over under it.
+    commune = await _named_unit(uow, "2025", communes[0].code, field="parent_code")
+    carried = await uow.links.linked("legacy", "village", unit.code)
+    if carried:
+        village = carried[0][0]
+    else:
+        village = domain.new_village(
+            commune,
+            name=unit.name,
+            kind=unit.kind,
+            code=None,
+            existing_codes=await uow.units.child_codes("2025", commune.code),
+        )
+        await uow.units.add(village)
+        await uow.links.add_new([placements.Link("village", unit.code, village.code)])
+        await uow.publish([unit_registered(village, actor)])
+    return Placement(edition="2025", unit_path=village.path, unit_level="village")
+
+
+async def register_links(uow: UnitOfWork, links: Sequence[placements.Link]) -> int:
+    """Crosswalk rows not yet stored, added (loading is idempotent); how many were new."""
+    return await uow.links.add_new(links)
+
+
+async def linked_units(uow: UnitOfWork, edition: Edition, code: str) -> list[tuple[Unit, bool]]:
+    """The other edition's units a unit went into (legacy) or came from (2025), with `partly`.
+
+    A legacy village answers for the 2025 village it was carried to, a district for the
+    2025 provinces its province went into (there are no districts in 2025).
+    """
+    unit = await get_unit(uow, edition, code)
+    if unit.level == "district":
+        return await uow.links.linked(edition, "province", unit.path[0])
+    return await uow.links.linked(edition, unit.level, unit.code)
+
+
+async def teams_awaiting_placement(
+    uow: UnitOfWork, edition: Edition, province_code: str
+) -> list[Team]:
+    province = await get_unit(uow, edition, province_code)
+    if province.level != "province":
+        raise domain.WrongLevelError(
+            f"teams awaiting a placement are listed per province; {province_code} is a "
+            f"{province.level}",
+            unit_code=province_code,
+        )
+    return await uow.teams.awaiting_placement(edition, province_code)
+
+
+async def place_team(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    edition: Edition,
+    unit_code: str,
+    actor: str | None = None,
+) -> Team:
+    """Place a legacy team on a unit of the 2025 map (or move it there); emits `team.placed`."""
+    if edition != "2025":
+        raise domain.EditionMismatchError(
+            f"teams are placed on the 2025 map; got edition {edition!r}", edition=edition
+        )
+    unit = await _named_unit(uow, edition, unit_code, field="unit_code")
+    before = await get_team(uow, team_id, lock=True)
+    current = before.placement_in(edition)
+    provinces = {
+        u.code for u, _ in await uow.links.linked("legacy", "province", before.unit_path[0])
+    }
+    if current is not None:
+        provinces.add(current.unit_path[0])
+    after = placements.place(before, unit, provinces=provinces)
+    await uow.teams.save(before, after)
+    await uow.publish([team_event(after, before, actor, TeamPlaced)])
+    return after
 
 
 async def get_team(

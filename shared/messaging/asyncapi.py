@@ -43,6 +43,7 @@ SUMMARIES = {
     "team.created": "A team was set up, attached to one unit.",
     "team.members_changed": "A team's members changed.",
     "team.dissolved": "A team was dissolved; its unit is no longer covered.",
+    "team.placed": "A team was placed (or moved) on a unit of another edition (the 2025 map).",
     "support.recorded": "A team helped residents (count, category, day).",
 }
 

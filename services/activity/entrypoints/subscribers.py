@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.activity import use_cases
 from services.activity.adapters.repositories import unit_of_work
 from services.activity.domain import TeamEntry
-from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events import (
+    Event,
+    TeamCreated,
+    TeamDissolved,
+    TeamMembersChanged,
+    TeamPlaced,
+)
 from shared.messaging.consumer import EventBatchHandler
 
 log = logging.getLogger(__name__)
@@ -37,12 +43,18 @@ def on_team_dissolved(event: TeamDissolved) -> TeamEntry:
     return TeamEntry.of(event.edition, event.unit_path, event.payload)
 
 
+def on_team_placed(event: TeamPlaced) -> TeamEntry:
+    # Where a team counts on the other map does not matter to activity; its version does.
+    return TeamEntry.of(event.edition, event.unit_path, event.payload)
+
+
 # The reaction table: which registry event moves the directory, at a glance.
 # unit.registered is not here: activity needs teams, not units.
 REACTIONS: dict[str, Callable[[Any], TeamEntry]] = {
     "team.created": on_team_created,
     "team.members_changed": on_team_members_changed,
     "team.dissolved": on_team_dissolved,
+    "team.placed": on_team_placed,
 }
 
 

@@ -45,6 +45,7 @@ from services.aggregator.domain import (
     SUPPORT_COUNTERS,
     FigureDelta,
     FigureKey,
+    Spot,
     SupportDelta,
     SupportKey,
     TeamRecord,
@@ -116,7 +117,7 @@ class SqlProjectionStore:
         # row that contributes nothing, so a concurrent batch with the same team waits here
         # and then reads what this one committed instead of also starting from nothing.
         rows = [
-            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0, 0)
+            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0, 0, "[]")
             for t in sorted(candidates, key=lambda t: t.team_id)
         ]
         stmt = (
@@ -142,6 +143,7 @@ class SqlProjectionStore:
                 t.unit_level,
                 t.member_count,
                 t.trained_count,
+                _placements_json(t.placements),
             )
             for t in sorted(teams, key=lambda t: t.team_id)
         ]
@@ -276,7 +278,23 @@ _TEAM_COLUMNS = [
     "unit_level",
     "member_count",
     "trained_count",
+    "placements",
 ]
+
+
+def _placements_json(spots: Sequence[Spot]) -> str:
+    return orjson.dumps(
+        [
+            {"edition": s.edition, "path": s.path, "level": s.level, "placed": s.placed}
+            for s in spots
+        ]
+    ).decode()
+
+
+def _spots(text: str) -> tuple[Spot, ...]:
+    return tuple(
+        Spot(s["edition"], tuple(s["path"]), s["level"], s["placed"]) for s in orjson.loads(text)
+    )
 
 
 def _team_record(row: Row[Any]) -> TeamRecord:
@@ -289,6 +307,7 @@ def _team_record(row: Row[Any]) -> TeamRecord:
         unit_level=row.unit_level,
         member_count=row.member_count,
         trained_count=row.trained_count,
+        placements=_spots(row.placements),
     )
 
 

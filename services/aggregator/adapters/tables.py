@@ -92,6 +92,8 @@ team_states = Table(
     Column("unit_level", Text, nullable=False),
     Column("member_count", Integer, nullable=False),
     Column("trained_count", Integer, nullable=False, server_default="0"),
+    # Its placements on the other map as JSON: [{"edition", "path", "level", "placed"}].
+    Column("placements", Text, nullable=False, server_default="[]"),
     CheckConstraint("status IN ('active', 'dissolved')", name="status"),
 )
 

@@ -38,6 +38,11 @@ class Support(SupportFigures):
     )
 
 
+class Unplaced(BaseModel):
+    teams: int = Field(description="active legacy teams waiting for a placement on this map")
+    members: int
+
+
 class UnitCoverage(BaseModel):
     """The figures of one unit's subtree, or of a whole edition (code null)."""
 
@@ -52,6 +57,11 @@ class UnitCoverage(BaseModel):
     members_trained: int = Field(description="those members with a trained_on date")
     members_trained_share: float | None = Field(
         description="members_trained / members, 0 to 1; null when there are no members"
+    )
+    unplaced: Unplaced | None = Field(
+        default=None,
+        description="2025 provinces and nation: of `teams`, those from split or unmapped "
+        "legacy communes that wait for a publisher of the province to place them",
     )
     coverage: dict[Level, LevelCoverage] = Field(description="one entry per level below the unit")
     support: Support
@@ -90,6 +100,11 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
         members=counters.members,
         members_trained=counters.members_trained,
         members_trained_share=trained_share(counters.members_trained, counters.members),
+        unplaced=(
+            Unplaced(teams=counters.unplaced_teams, members=counters.unplaced_members)
+            if figures.key.edition == "2025" and figures.level in (None, "province")
+            else None
+        ),
         coverage={
             level: LevelCoverage(covered=counters.covered(level), total=counters.total(level))
             for level in figures.coverage_levels()

@@ -1,7 +1,8 @@
-"""Official units of both editions, read from vietnam-provinces, as the registry's Units.
+"""Official units of both editions, and the reform's crosswalk, read from vietnam-provinces.
 
 Each province comes with its whole subtree, parents before children, so a province can
-be registered in one transaction that its foreign keys accept.
+be registered in one transaction that its foreign keys accept, together with the
+crosswalk rows that touch it (legacy → 2025, as the government published them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from services.registry.adapters.coordinates import Centre
 from services.registry.domain import Unit, normalize_text, official_code
+from services.registry.placements import Link
 from shared.contracts.units import Edition, Level
 
 
@@ -151,3 +153,41 @@ def with_centres(
         return unit if centre is None else replace(unit, lat=centre[0], lon=centre[1])
 
     return [replace(p, units=tuple(placed(u) for u in p.units)) for p in provinces]
+
+
+def official_links(edition: Edition, provinces: Sequence[str]) -> dict[str, list[Link]]:
+    """The crosswalk rows touching each of `provinces` (codes of `edition`), per province.
+
+    Province rows and commune rows: for a legacy province the links out of it and its
+    communes, for a 2025 province the links into it and its communes. A commune that
+    went into several 2025 communes has one row each, `partly` as the table marks it.
+    """
+    from vietnam_provinces._province_conversion_2025 import OLD_TO_NEW as PROVINCES
+    from vietnam_provinces._ward_conversion_2025 import OLD_TO_NEW as WARDS
+
+    wanted = set(provinces)
+    found: dict[str, list[Link]] = {code: [] for code in provinces}
+
+    def keep(link: Link, old_province: int, new_province: int) -> None:
+        side = old_province if edition == "legacy" else new_province
+        code = official_code("province", side)
+        if code in wanted:
+            found[code].append(link)
+
+    for old_code, province_entry in PROVINCES.items():
+        for new in province_entry.new_provinces:
+            link = Link(
+                "province", official_code("province", old_code), official_code("province", new.code)
+            )
+            keep(link, old_code, new.code)
+    for ward_entry in WARDS.values():
+        old = ward_entry.old_ward
+        for new_ward in ward_entry.new_wards:
+            link = Link(
+                "commune",
+                official_code("commune", old.code),
+                official_code("commune", new_ward.code),
+                partly=old.is_partly_merged,
+            )
+            keep(link, old.province_code, new_ward.province_code)
+    return found

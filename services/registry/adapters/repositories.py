@@ -17,9 +17,17 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.registry.adapters.tables import members, outbox, teams, units
+from services.registry.adapters.tables import (
+    members,
+    outbox,
+    team_placements,
+    teams,
+    unit_links,
+    units,
+)
 from services.registry.domain import Member, Team, Unit
-from shared.contracts.events.registry import RegistryEvent
+from services.registry.placements import Link, LinkLevel
+from shared.contracts.events.registry import Placement, RegistryEvent
 from shared.contracts.units import Edition, Level
 from shared.messaging.outbox import add_to_outbox
 
@@ -114,6 +122,47 @@ class UnitRepository:
         return [unit for unit in batch if unit.code in new_codes]
 
 
+class LinkRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_new(self, links: Sequence[Link]) -> int:
+        """Store the links not yet stored (batched, ON CONFLICT DO NOTHING); how many were new."""
+        if not links:
+            return 0
+        inserted = await self._session.scalars(
+            pg_insert(unit_links).on_conflict_do_nothing().returning(unit_links.c.level),
+            [
+                {
+                    "level": link.level,
+                    "legacy_code": link.legacy_code,
+                    "new_code": link.new_code,
+                    "partly": link.partly,
+                }
+                for link in links
+            ],
+        )
+        return len(list(inserted))
+
+    async def linked(
+        self, edition: Edition, level: LinkLevel, code: str
+    ) -> list[tuple[Unit, bool]]:
+        """The registered units of the other edition linked to unit `code` of `edition`."""
+        mine, theirs = (
+            (unit_links.c.legacy_code, unit_links.c.new_code)
+            if edition == "legacy"
+            else (unit_links.c.new_code, unit_links.c.legacy_code)
+        )
+        other: Edition = "2025" if edition == "legacy" else "legacy"
+        rows = await self._session.execute(
+            select(*_UNIT_COLUMNS, unit_links.c.partly)
+            .join(units, (units.c.edition == other) & (units.c.code == theirs))
+            .where(unit_links.c.level == level, mine == code)
+            .order_by(units.c.code)
+        )
+        return [(_unit(row), row.partly) for row in rows]
+
+
 class TeamRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -154,7 +203,9 @@ class TeamRepository:
         if lock:
             query = query.with_for_update(of=teams)
         rows = (await self._session.execute(query)).all()
-        by_team = await self._members([row.team_id for row in rows]) if rows else {}
+        ids = [row.team_id for row in rows]
+        by_team = await self._members(ids) if rows else {}
+        placed = await self._placements(ids) if rows else {}
         return [
             Team(
                 team_id=row.team_id,
@@ -167,9 +218,60 @@ class TeamRepository:
                 status=row.status,
                 version=row.version,
                 members=tuple(by_team[row.team_id]),
+                placements=tuple(placed.get(row.team_id, ())),
             )
             for row in rows
         ]
+
+    async def _placements(self, team_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Placement]]:
+        found: dict[uuid.UUID, list[Placement]] = {}
+        rows = await self._session.execute(
+            select(team_placements)
+            .where(team_placements.c.team_id.in_(team_ids))
+            .order_by(team_placements.c.edition)
+        )
+        for row in rows:
+            found.setdefault(row.team_id, []).append(
+                Placement(
+                    edition=row.edition,
+                    unit_path=tuple(row.unit_path),
+                    unit_level=row.unit_level,
+                    placed=row.placed,
+                )
+            )
+        return found
+
+    async def _save_placements(self, team_id: uuid.UUID, placements: Sequence[Placement]) -> None:
+        await self._session.execute(
+            delete(team_placements).where(team_placements.c.team_id == team_id)
+        )
+        if placements:
+            await self._session.execute(
+                insert(team_placements),
+                [
+                    {
+                        "team_id": team_id,
+                        "edition": p.edition,
+                        "unit_path": list(p.unit_path),
+                        "unit_level": p.unit_level,
+                        "placed": p.placed,
+                    }
+                    for p in placements
+                ],
+            )
+
+    async def awaiting_placement(self, edition: Edition, province_code: str) -> list[Team]:
+        """Active teams counted in a province of `edition` that wait for a placement there."""
+        waiting = (
+            select(team_placements.c.team_id)
+            .where(
+                team_placements.c.edition == edition,
+                team_placements.c.unit_path[1] == province_code,
+                team_placements.c.placed.is_(False),
+            )
+            .scalar_subquery()
+        )
+        return await self._load(teams.c.team_id.in_(waiting) & (teams.c.status == "active"))
 
     async def get(self, team_id: uuid.UUID, *, lock: bool = False) -> Team | None:
         """One team with its members; `lock` holds the team row so changes apply in order."""
@@ -220,6 +322,8 @@ class TeamRepository:
             )
         )
         await self._add_members(team.team_id, team.members)
+        if team.placements:
+            await self._save_placements(team.team_id, team.placements)
 
     async def save(self, before: Team, after: Team) -> None:
         """Write the difference between a loaded team and its changed state."""
@@ -250,6 +354,8 @@ class TeamRepository:
                     .where(members.c.member_id == member.member_id)
                     .values(trained_on=member.trained_on)
                 )
+        if after.placements != before.placements:
+            await self._save_placements(after.team_id, after.placements)
 
 
 @dataclass
@@ -265,6 +371,10 @@ class SqlUnitOfWork:
     @property
     def teams(self) -> TeamRepository:
         return TeamRepository(self.session)
+
+    @property
+    def links(self) -> LinkRepository:
+        return LinkRepository(self.session)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         await add_to_outbox(self.session, outbox, events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -100,4 +101,36 @@ members = Table(
         "uq_members_one_leader", "team_id", unique=True, postgresql_where=text("role = 'leader'")
     ),
     Index("ix_members_team", "team_id", "seq"),
+)
+
+# The reform's crosswalk as codes (either edition may be loaded first): province and
+# commune rows from the official table, village rows made when a legacy village is
+# carried onto the 2025 map.
+unit_links = Table(
+    "unit_links",
+    metadata,
+    Column("level", Text, primary_key=True),
+    Column("legacy_code", Text, primary_key=True),
+    Column("new_code", Text, primary_key=True),
+    Column("partly", Boolean, nullable=False),
+    CheckConstraint("level IN ('province', 'commune', 'village')", name="level"),
+    Index("ix_unit_links_new", "level", "new_code"),
+)
+
+# Where a team counts in an edition other than its own (TeamState.placements).
+team_placements = Table(
+    "team_placements",
+    metadata,
+    Column("team_id", Uuid, primary_key=True),
+    Column("edition", Text, primary_key=True),
+    # Province first; the province alone when the team covers no unit there.
+    Column("unit_path", ARRAY(Text), nullable=False),
+    Column("unit_level", Text, nullable=True),
+    Column("placed", Boolean, nullable=False),
+    ForeignKeyConstraint(
+        ["team_id"], ["teams.team_id"], name="fk_team_placements_team", ondelete="CASCADE"
+    ),
+    CheckConstraint("edition IN ('2025', 'legacy')", name="edition"),
+    # Operators list a province's teams awaiting a placement.
+    Index("ix_team_placements_waiting", "edition", text("(unit_path[1])"), "placed"),
 )

@@ -11,7 +11,7 @@ violations from the domain become JSON errors with the status each one calls for
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -23,7 +23,10 @@ from services.registry.entrypoints.schemas import (
     AddedMemberOut,
     AddMemberRequest,
     DissolveTeamRequest,
+    LinkedUnitList,
+    LinkedUnitOut,
     MemberTrainingRequest,
+    PlaceTeamRequest,
     RegisterTeamRequest,
     RegisterVillageRequest,
     TeamList,
@@ -52,6 +55,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.EditionMismatchError: 422,
     domain.FutureDateError: 422,
     domain.InvalidDateError: 422,
+    domain.OutsideProvinceError: 422,
     domain.UnitCodeTakenError: 409,
     domain.UnitHasActiveTeamError: 409,
     domain.LeaderAlreadyPresentError: 409,
@@ -138,6 +142,32 @@ async def list_units(
     return UnitList(items=tuple(UnitOut.of(unit) for unit in found))
 
 
+async def _linked(context: RegistryContext, edition: Edition, code: str) -> LinkedUnitList:
+    async with unit_of_work(context.sessionmaker) as uow:
+        found = await use_cases.linked_units(uow, edition, code)
+    return LinkedUnitList(
+        edition=edition,
+        code=code,
+        items=tuple(LinkedUnitOut.of_link(unit, partly) for unit, partly in found),
+    )
+
+
+@router.get("/units/{code}/successors", response_model=LinkedUnitList, responses=_errors(404))
+async def unit_successors(
+    code: PathCode, context: Context, principal: PrincipalDep, edition: QueryEdition = None
+) -> LinkedUnitList:
+    """The 2025 units a legacy unit went into (the official crosswalk), `partly` marked."""
+    return await _linked(context, edition or "legacy", code)
+
+
+@router.get("/units/{code}/predecessors", response_model=LinkedUnitList, responses=_errors(404))
+async def unit_predecessors(
+    code: PathCode, context: Context, principal: PrincipalDep, edition: QueryEdition = None
+) -> LinkedUnitList:
+    """The legacy units a 2025 unit came from (the official crosswalk), `partly` marked."""
+    return await _linked(context, edition or "2025", code)
+
+
 @router.post("/units", status_code=201, response_model=UnitOut, responses=_errors(409, 422))
 async def register_village(
     body: RegisterVillageRequest,
@@ -212,16 +242,62 @@ async def list_teams(
     context: Context,
     principal: PrincipalDep,
     unit: Annotated[
-        str, Query(min_length=1, max_length=20, pattern=CODE_PATTERN, description="unit code")
-    ],
+        str | None,
+        Query(min_length=1, max_length=20, pattern=CODE_PATTERN, description="unit code"),
+    ] = None,
+    province: Annotated[
+        str | None,
+        Query(min_length=1, max_length=20, pattern=CODE_PATTERN, description="province code"),
+    ] = None,
+    placement: Annotated[
+        Literal["unplaced"] | None,
+        Query(description="with `province`: the active teams awaiting a placement there"),
+    ] = None,
     edition: QueryEdition = None,
 ) -> TeamList:
-    """Every team a unit has had, newest first (at most one of them active)."""
+    """Every team a unit has had, newest first (at most one of them active); or, with
+    `province=P&placement=unplaced`, the province's teams awaiting a placement."""
     chosen = edition or context.settings.edition
+    if (unit is None) == (province is None and placement is None):
+        raise domain.WrongLevelError(
+            "name a unit (?unit=CODE), or a province with ?province=P&placement=unplaced"
+        )
     async with unit_of_work(context.sessionmaker) as uow:
-        principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, unit)).path)
-        found = await use_cases.teams_of_unit(uow, chosen, unit)
+        if unit is not None:
+            principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, unit)).path)
+            found = await use_cases.teams_of_unit(uow, chosen, unit)
+        else:
+            if province is None or placement is None:
+                raise domain.WrongLevelError(
+                    "list a province's teams awaiting a placement: ?province=P&placement=unplaced"
+                )
+            principal.require_read(chosen, (province,))
+            found = await use_cases.teams_awaiting_placement(uow, chosen, province)
     return TeamList(items=tuple(TeamOut.of(team) for team in found))
+
+
+@router.put("/teams/{team_id}/placement", response_model=TeamOut, responses=_errors(404, 409, 422))
+async def place_team(
+    team_id: uuid.UUID,
+    body: PlaceTeamRequest,
+    request: Request,
+    context: Context,
+    principal: PublisherDep,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Place a legacy team on a 2025 commune or village of its 2025 province (or move it);
+    emits `team.placed`. Publishers of that 2025 province may place it."""
+
+    async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
+        await _require_write_at_unit(uow, principal, body.edition, body.unit_code)
+        team = await use_cases.place_team(
+            uow, team_id, body.edition, body.unit_code, actor=principal.actor
+        )
+        return 200, TeamOut.of(team)
+
+    return await context.write_once(
+        request, key, body, write, edition=body.edition, actor=principal.actor
+    )
 
 
 @router.post(

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.registry import domain
 from services.registry.use_cases import NewMember
-from shared.contracts.events.registry import Role, TeamStatus
+from shared.contracts.events.registry import Placement, Role, TeamStatus
 from shared.contracts.units import Edition, Level
 
 Name = Annotated[
@@ -101,6 +101,11 @@ class DissolveTeamRequest(RequestModel):
     edition: EditionField = None
 
 
+class PlaceTeamRequest(RequestModel):
+    edition: Edition = Field(description="the map the team is placed on: 2025")
+    unit_code: Code = Field(description="a 2025 commune or village of the team's 2025 province")
+
+
 class UnitOut(ResponseModel):
     edition: Edition
     code: str
@@ -125,6 +130,50 @@ class UnitOut(ResponseModel):
 
 class UnitList(ResponseModel):
     items: tuple[UnitOut, ...]
+
+
+class LinkedUnitOut(UnitOut):
+    partly: bool = Field(description="only part of the legacy unit went into the 2025 one")
+
+    @classmethod
+    def of_link(cls, unit: domain.Unit, partly: bool) -> LinkedUnitOut:
+        return cls(**UnitOut.of(unit).model_dump(), partly=partly)
+
+
+class LinkedUnitList(ResponseModel):
+    edition: Edition
+    code: str
+    items: tuple[LinkedUnitOut, ...]
+
+
+class PlacementOut(ResponseModel):
+    """Where a team counts on one map; `unit_code` None: in the province, on no unit."""
+
+    edition: Edition
+    unit_code: str | None
+    unit_level: Level | None
+    unit_path: tuple[str, ...]
+    placed: bool = Field(description="false: waits for a publisher of the province to place it")
+
+    @classmethod
+    def home(cls, team: domain.Team) -> PlacementOut:
+        return cls(
+            edition=team.edition,
+            unit_code=team.unit_code,
+            unit_level=team.unit_level,
+            unit_path=team.unit_path,
+            placed=True,
+        )
+
+    @classmethod
+    def of(cls, placement: Placement) -> PlacementOut:
+        return cls(
+            edition=placement.edition,
+            unit_code=placement.unit_code,
+            unit_level=placement.unit_level,
+            unit_path=placement.unit_path,
+            placed=placement.placed,
+        )
 
 
 class MemberOut(ResponseModel):
@@ -167,6 +216,8 @@ class TeamOut(ResponseModel):
     status: TeamStatus
     version: int
     members: tuple[MemberOut, ...]
+    # Its own edition first, then where it counts on the other map (none: not counted there).
+    placements: tuple[PlacementOut, ...]
 
     @classmethod
     def of(cls, team: domain.Team) -> TeamOut:
@@ -181,6 +232,10 @@ class TeamOut(ResponseModel):
             status=team.status,
             version=team.version,
             members=tuple(MemberOut.of(m) for m in team.members),
+            placements=(
+                PlacementOut.home(team),
+                *(PlacementOut.of(p) for p in team.placements),
+            ),
         )
 
 

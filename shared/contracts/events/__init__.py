@@ -13,15 +13,28 @@ from shared.contracts.events.registry import (
     TeamDissolved,
     TeamEvent,
     TeamMembersChanged,
+    TeamPlaced,
     UnitRegistered,
 )
 from shared.contracts.streams import ENVELOPE_FIELD
 
 Event = Annotated[
-    UnitRegistered | TeamCreated | TeamMembersChanged | TeamDissolved | SupportRecorded,
+    UnitRegistered
+    | TeamCreated
+    | TeamMembersChanged
+    | TeamDissolved
+    | TeamPlaced
+    | SupportRecorded,
     Field(discriminator="type"),
 ]
-EVENT_TYPES = (UnitRegistered, TeamCreated, TeamMembersChanged, TeamDissolved, SupportRecorded)
+EVENT_TYPES = (
+    UnitRegistered,
+    TeamCreated,
+    TeamMembersChanged,
+    TeamDissolved,
+    TeamPlaced,
+    SupportRecorded,
+)
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 
@@ -61,6 +74,7 @@ __all__ = [
     "TeamDissolved",
     "TeamEvent",
     "TeamMembersChanged",
+    "TeamPlaced",
     "UnitRegistered",
     "decode_entry",
     "decode_event",

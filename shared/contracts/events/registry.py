@@ -10,7 +10,7 @@ from pydantic import Field
 
 from shared.contracts.envelope import Contract, Envelope
 from shared.contracts.streams import REGISTRY_EVENTS
-from shared.contracts.units import Level
+from shared.contracts.units import Edition, Level, UnitPath
 
 Role = Literal["leader", "deputy", "member"]
 TeamStatus = Literal["active", "dissolved"]
@@ -36,6 +36,25 @@ class MemberState(Contract):
     trained_on: date | None = None
 
 
+class Placement(Contract):
+    """Where a team counts in an edition other than the one it was registered in.
+
+    `unit_path` runs from the province to the unit the team covers there; when the team
+    covers no unit in that edition (a legacy district team in 2025, or a team awaiting a
+    placement) it is the province alone and `unit_level` is None. `placed` is False while
+    a publisher of the province has still to choose the unit (split or unmapped commune).
+    """
+
+    edition: Edition
+    unit_path: UnitPath = Field(min_length=1, max_length=4)
+    unit_level: Level | None
+    placed: bool = True
+
+    @property
+    def unit_code(self) -> str | None:
+        return None if self.unit_level is None else self.unit_path[-1]
+
+
 class TeamState(Contract):
     """A team's whole current state; `version` grows by one with every change."""
 
@@ -47,6 +66,8 @@ class TeamState(Contract):
     status: TeamStatus
     version: int = Field(ge=1)
     members: tuple[MemberState, ...]
+    # Schema 3: the team's placement in each other edition (none in earlier events).
+    placements: tuple[Placement, ...] = ()
 
     @property
     def member_count(self) -> int:
@@ -70,8 +91,9 @@ class UnitRegistered(_RegistryEvent):
 
 
 class _TeamStateEvent(_RegistryEvent):
-    # 2: members may carry `trained_on`; version 1 entries still decode (nobody trained).
-    schema_version: int = Field(default=2, ge=1, le=2)
+    # 2: members may carry `trained_on`; 3: the payload carries `placements` (the team on
+    # the other map). Earlier versions still decode (nobody trained, no placements).
+    schema_version: int = Field(default=3, ge=1, le=3)
 
 
 class TeamCreated(_TeamStateEvent):
@@ -89,5 +111,12 @@ class TeamDissolved(_TeamStateEvent):
     payload: TeamState
 
 
-TeamEvent = TeamCreated | TeamMembersChanged | TeamDissolved
+class TeamPlaced(_TeamStateEvent):
+    """A publisher placed (or moved) a team in another edition: a new version of its state."""
+
+    type: Literal["team.placed"] = "team.placed"
+    payload: TeamState
+
+
+TeamEvent = TeamCreated | TeamMembersChanged | TeamDissolved | TeamPlaced
 RegistryEvent = UnitRegistered | TeamEvent

@@ -93,7 +93,7 @@ async def test_team_events_carry_the_whole_state_and_a_growing_version(
         assert (envelope["edition"], envelope["producer"], envelope["schema_version"]) == (
             "legacy",
             "registry",
-            2,  # team events: 2 since members' trained_on
+            3,  # team events: 2 added members' trained_on, 3 placements
         )
         assert "phone" not in str(envelope["payload"])
     assert len({e.event_id for e in events}) == 4

@@ -40,6 +40,16 @@ async def test_a_team_is_registered_with_its_members(client: httpx.AsyncClient) 
         "established_on": "2022-03-15",
         "status": "active",
         "version": 1,
+        # Only the 2025 map knows where it lands, and it is not loaded here.
+        "placements": [
+            {
+                "edition": "legacy",
+                "unit_code": LEGACY_COMMUNE,
+                "unit_level": "commune",
+                "unit_path": [LEGACY_PROVINCE, LEGACY_DISTRICT, LEGACY_COMMUNE],
+                "placed": True,
+            }
+        ],
     }
     assert [(m["full_name"], m["role"], m["phone"]) for m in team["members"]] == [
         ("Lò Văn Pâng", "leader", "0912 345 678"),

@@ -15,9 +15,21 @@ from services.aggregator.domain import (
     TeamRecord,
     UnitRecord,
 )
-from shared.contracts.events import SupportRecorded, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events import (
+    SupportRecorded,
+    TeamCreated,
+    TeamDissolved,
+    TeamMembersChanged,
+    TeamPlaced,
+)
 from shared.contracts.events.activity import NO_OUTCOMES, Category, Outcomes, SupportState
-from shared.contracts.events.registry import MemberState, TeamState, UnitRegistered, UnitState
+from shared.contracts.events.registry import (
+    MemberState,
+    Placement,
+    TeamState,
+    UnitRegistered,
+    UnitState,
+)
 from shared.contracts.units import Edition, Level, UnitPath
 
 
@@ -135,7 +147,9 @@ def members(count: int, trained: int = 0) -> tuple[MemberState, ...]:
     )
 
 
-TeamEventType = type[TeamCreated] | type[TeamMembersChanged] | type[TeamDissolved]
+TeamEventType = (
+    type[TeamCreated] | type[TeamMembersChanged] | type[TeamDissolved] | type[TeamPlaced]
+)
 
 
 def team_event(
@@ -148,7 +162,8 @@ def team_event(
     member_count: int,
     edition: Edition = "legacy",
     trained: int = 0,
-) -> TeamCreated | TeamMembersChanged | TeamDissolved:
+    placements: tuple[Placement, ...] = (),
+) -> TeamCreated | TeamMembersChanged | TeamDissolved | TeamPlaced:
     return kind.new(
         edition=edition,
         unit_path=path,
@@ -159,6 +174,7 @@ def team_event(
             status="dissolved" if kind is TeamDissolved else "active",
             version=version,
             members=members(member_count, trained),
+            placements=placements,
         ),
     )
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.registry.domain import Team, Unit
+from services.registry.placements import Link, LinkLevel
 from shared.contracts.events.registry import RegistryEvent
 from shared.contracts.units import Edition, Level
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_unit
@@ -94,6 +95,45 @@ class FakeTeams:
             raise RuntimeError(f"team {after.team_id} changed under a lock; version mismatch")
         self.rows[after.team_id] = after
 
+    async def awaiting_placement(self, edition: Edition, province_code: str) -> list[Team]:
+        return [
+            team
+            for team in self.rows.values()
+            if team.status == "active"
+            and (p := team.placement_in(edition)) is not None
+            and not p.placed
+            and p.unit_path[0] == province_code
+        ][::-1]
+
+
+@dataclass
+class FakeLinks:
+    units: FakeUnits
+    rows: set[Link] = field(default_factory=set)
+
+    async def add_new(self, links: Sequence[Link]) -> int:
+        new = {(link.level, link.legacy_code, link.new_code): link for link in links}
+        stored = {(link.level, link.legacy_code, link.new_code) for link in self.rows}
+        fresh = [link for key, link in new.items() if key not in stored]
+        self.rows.update(fresh)
+        return len(fresh)
+
+    async def linked(
+        self, edition: Edition, level: LinkLevel, code: str
+    ) -> list[tuple[Unit, bool]]:
+        other: Edition = "2025" if edition == "legacy" else "legacy"
+        found = []
+        for link in self.rows:
+            mine, theirs = (
+                (link.legacy_code, link.new_code)
+                if edition == "legacy"
+                else (link.new_code, link.legacy_code)
+            )
+            unit = self.units.rows.get((other, theirs))
+            if link.level == level and mine == code and unit is not None:
+                found.append((unit, link.partly))
+        return sorted(found, key=lambda pair: pair[0].code)
+
 
 @dataclass
 class FakeUnitOfWork:
@@ -103,6 +143,10 @@ class FakeUnitOfWork:
     units: FakeUnits = field(default_factory=FakeUnits)
     teams: FakeTeams = field(default_factory=FakeTeams)
     published: list[RegistryEvent] = field(default_factory=list)
+    links: FakeLinks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.links = FakeLinks(self.units)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         self.published.extend(events)
