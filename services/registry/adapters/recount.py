@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.registry.adapters.tables import members, teams, units
+from services.registry.adapters.tables import members, team_placements, teams, unit_links, units
 from shared.contracts.units import Edition
 
 
@@ -29,19 +29,23 @@ class RecountedUnit:
 
 @dataclass(frozen=True)
 class RecountedTeam:
-    """An active team: where it is placed and how many members it has now."""
+    """An active team where it counts: its own unit, or its placement on the other map."""
 
     edition: Edition
-    level: str  # of the unit it is placed on
+    level: str | None  # of the unit it covers; None: counted in the province, covers none
     path: tuple[str, ...]
     members: int
     trained: int = 0  # members with a trained_on
+    placed: bool = True  # False: waits for a placement in the province `path` names
+    home: bool = True  # False: counted here through a placement, not registered here
 
 
 @dataclass(frozen=True)
 class RegistryRecount:
     units: list[RecountedUnit]
     active_teams: list[RecountedTeam]
+    # The crosswalk's province rows (legacy code, 2025 code): what conservation groups by.
+    province_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -> RegistryRecount:
@@ -67,12 +71,44 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
         .where(teams.c.status == "active", teams.c.edition.in_(chosen))
         .group_by(teams.c.team_id, teams.c.edition, units.c.level, units.c.path)
     )
+    counted = [
+        RecountedTeam(t.edition, t.level, tuple(t.path), t.members, t.trained) for t in team_rows
+    ]
+    member_count = (
+        select(func.count(members.c.member_id))
+        .where(members.c.team_id == teams.c.team_id)
+        .scalar_subquery()
+    )
+    trained_count = (
+        select(func.count(members.c.trained_on))
+        .where(members.c.team_id == teams.c.team_id)
+        .scalar_subquery()
+    )
+    placement_rows = await conn.execute(
+        select(
+            team_placements.c.edition,
+            team_placements.c.unit_level,
+            team_placements.c.unit_path,
+            team_placements.c.placed,
+            member_count.label("members"),
+            trained_count.label("trained"),
+        )
+        .select_from(team_placements.join(teams, teams.c.team_id == team_placements.c.team_id))
+        .where(teams.c.status == "active", team_placements.c.edition.in_(chosen))
+    )
+    counted += [
+        RecountedTeam(p.edition, p.unit_level, tuple(p.unit_path), p.members, p.placed, home=False)
+        for p in placement_rows
+    ]
+    links = await conn.execute(
+        select(unit_links.c.legacy_code, unit_links.c.new_code).where(
+            unit_links.c.level == "province"
+        )
+    )
     return RegistryRecount(
         units=[RecountedUnit(u.edition, u.code, u.level, tuple(u.path)) for u in unit_rows],
-        active_teams=[
-            RecountedTeam(t.edition, t.level, tuple(t.path), t.members, t.trained)
-            for t in team_rows
-        ],
+        active_teams=counted,
+        province_links=[(link.legacy_code, link.new_code) for link in links],
     )
 
 
