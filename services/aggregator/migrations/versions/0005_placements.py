@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-revision, down_revision = "0003", "0002"
+revision, down_revision = "0005", "0004"
 
 SCHEMA = "aggregator"
 COUNTERS = ("unplaced_teams", "unplaced_members")
