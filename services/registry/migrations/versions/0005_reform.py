@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision, down_revision = "0004", "0003"
+revision, down_revision = "0005", "0004"
 
 SCHEMA = "registry"
 
