@@ -165,7 +165,7 @@ async def test_a_split_commune_waits_then_is_placed_and_moved(
         texts = list(await conn.scalars(select(outbox.c.envelope).order_by(outbox.c.id)))
     placed_events = [e for e in map(decode_event, texts) if isinstance(e, TeamPlaced)]
     assert [e.payload.version for e in placed_events] == [2, 3]
-    assert all(e.schema_version == 2 and e.edition == "legacy" for e in placed_events)
+    assert all(e.schema_version == 3 and e.edition == "legacy" for e in placed_events)
 
 
 async def test_a_2025_team_has_no_legacy_placement(
