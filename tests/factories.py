@@ -102,18 +102,27 @@ def make_unit(
 def make_member(role: Role = "member", **overrides: Any) -> domain.Member:
     """A domain Member with a fresh id."""
     body = member_body(role=role) | overrides
-    return domain.new_member(body["full_name"], body["role"], body.get("phone"))
+    return domain.new_member(
+        body["full_name"], body["role"], body.get("phone"), joined_on=body.get("joined_on")
+    )
 
 
 def make_team(
-    members: int = 3, *, leader: bool = True, unit: domain.Unit | None = None, **overrides: Any
+    members: int = 3,
+    *,
+    leader: bool = True,
+    unit: domain.Unit | None = None,
+    established_on: date | None = None,
+    **overrides: Any,
 ) -> domain.Team:
-    """A domain Team, version 1, active, on a legacy commune by default."""
+    """A domain Team, version 1, active, on a legacy commune by default, dated 2026-01-01
+    (its members join on its founding date)."""
     team = domain.new_team(
         unit or make_unit(),
         members=[make_member("leader" if leader and i == 0 else "member") for i in range(members)],
         active_team_id=None,
         name="Tổ công nghệ số",
+        established_on=established_on,
         today=date(2026, 1, 1),
     )
     return dataclasses.replace(team, **overrides)

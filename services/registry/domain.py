@@ -110,6 +110,44 @@ class OutsideProvinceError(RegistryError):
     code = "outside_province"
 
 
+class DateBeforeEarliestError(RegistryError):
+    code = "date_before_earliest"
+
+
+class DissolvedBeforeEstablishedError(RegistryError):
+    code = "dissolved_before_established"
+
+
+class LeftBeforeJoinedError(RegistryError):
+    code = "left_before_joined"
+
+
+class MemberOutsideTeamDatesError(RegistryError):
+    """A member's dates must lie within the team's (joined on or after it was established,
+    joined and left on or before it was dissolved)."""
+
+    code = "member_outside_team_dates"
+
+
+def check_date(what: str, day: date, today: date) -> date:
+    """A business date within [EARLIEST_DATE, today] (DESIGN "Time"), or the rule it breaks."""
+    if day < EARLIEST_DATE:
+        raise DateBeforeEarliestError(
+            f"{what} {day} is before {EARLIEST_DATE}, the earliest date the programme takes",
+            field=what,
+            value=day,
+            earliest=EARLIEST_DATE,
+        )
+    if day > today:
+        raise FutureDateError(
+            f"{what} {day} is in the future (today in Vietnam is {today})",
+            field=what,
+            value=day,
+            today=today,
+        )
+    return day
+
+
 def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str = "name") -> str:
     """NFC form without outer whitespace; refuses blanks, control characters and overlong text.
 
@@ -234,11 +272,15 @@ def new_village(
 
 @dataclass(frozen=True)
 class Member:
+    """A member; `joined_on` None only until the team it joins dates it (new_team, add_member)."""
+
     member_id: uuid.UUID
     full_name: str
     role: Role
     phone: str | None = None
     trained_on: date | None = None
+    joined_on: date | None = None
+    left_on: date | None = None
 
     def state(self) -> MemberState:
         # Phones stay in the registry: events carry no personal contact details.
@@ -247,6 +289,8 @@ class Member:
             full_name=self.full_name,
             role=self.role,
             trained_on=self.trained_on,
+            joined_on=self.joined_on,
+            left_on=self.left_on,
         )
 
 
@@ -257,6 +301,7 @@ def new_member(
     *,
     trained_on: date | None = None,
     today: date | None = None,
+    joined_on: date | None = None,
 ) -> Member:
     if trained_on is not None:
         check_trained_on(trained_on, today=today)
@@ -266,6 +311,7 @@ def new_member(
         role=role,
         phone=None if phone is None else normalize_phone(phone),
         trained_on=trained_on,
+        joined_on=joined_on,
     )
 
 
@@ -320,6 +366,9 @@ class Team:
     members: tuple[Member, ...] = field(default=())
     # Where the team counts in the other edition (a legacy team on the 2025 map).
     placements: tuple[Placement, ...] = field(default=())
+    dissolved_on: date | None = None
+    # Removed members, with their left_on: the team's history travels in its state.
+    former_members: tuple[Member, ...] = field(default=())
 
     @property
     def leader(self) -> Member | None:
@@ -333,9 +382,11 @@ class Team:
             name=self.name,
             established_on=self.established_on,
             status=self.status,
+            dissolved_on=self.dissolved_on,
             version=self.version,
             members=tuple(m.state() for m in self.members),
             placements=self.placements,
+            former_members=tuple(m.state() for m in self.former_members),
         )
 
     def placement_in(self, edition: Edition) -> Placement | None:
@@ -373,11 +424,12 @@ def new_team(
     if not members:
         raise NoMembersError("a team has at least one member")
     _check_leaders(members)
-    if established_on is not None and established_on > today:
-        raise FutureDateError(
-            f"established_on {established_on} is in the future (today is {today})",
-            established_on=established_on,
-        )
+    established_on = check_date("established_on", established_on or today, today)
+    # Members given with the team join on its established_on unless they say otherwise.
+    members = [
+        _dated_member(replace(m, joined_on=m.joined_on or established_on), established_on, today)
+        for m in members
+    ]
     return Team(
         team_id=uuid.uuid4(),
         edition=unit.edition,
@@ -396,9 +448,23 @@ def new_team(
 TeamChange = Callable[[Team], Team]
 
 
-def add_member(team: Team, member: Member) -> Team:
-    """The team with one more member; a second leader is refused (remove the first one)."""
+def _dated_member(member: Member, established_on: date | None, today: date) -> Member:
+    """The member with its dates checked: joined on or after the team was established."""
+    joined_on = check_date("joined_on", member.joined_on or today, today)
+    if established_on is not None and joined_on < established_on:
+        raise MemberOutsideTeamDatesError(
+            f"joined_on {joined_on} is before the team was established ({established_on})",
+            member_id=member.member_id,
+            joined_on=joined_on,
+            established_on=established_on,
+        )
+    return replace(member, joined_on=joined_on)
+
+
+def add_member(team: Team, member: Member, *, today: date) -> Team:
+    """The team with one more member (joining today unless dated); one leader at most."""
     team._require_active()
+    member = _dated_member(member, team.established_on, today)
     if member.role == "leader" and (leader := team.leader) is not None:
         raise LeaderAlreadyPresentError(
             f"team {team.team_id} already has a leader ({leader.member_id}); remove or demote "
@@ -409,8 +475,10 @@ def add_member(team: Team, member: Member) -> Team:
     return replace(team, members=(*team.members, member), version=team.version + 1)
 
 
-def remove_member(team: Team, member_id: uuid.UUID) -> Team:
-    """The team without one member.
+def remove_member(
+    team: Team, member_id: uuid.UUID, *, today: date, left_on: date | None = None
+) -> Team:
+    """The team without one member, who becomes a former member left on `left_on` (today).
 
     Removing the leader is allowed: a team may be without a leader until a new one is
     added (the rule is at most one). Removing the last member is refused, because a team
@@ -418,7 +486,8 @@ def remove_member(team: Team, member_id: uuid.UUID) -> Team:
     """
     team._require_active()
     remaining = tuple(m for m in team.members if m.member_id != member_id)
-    if len(remaining) == len(team.members):
+    leaving = next((m for m in team.members if m.member_id == member_id), None)
+    if leaving is None:
         raise MemberNotFoundError(
             f"team {team.team_id} has no member {member_id}",
             team_id=team.team_id,
@@ -431,13 +500,48 @@ def remove_member(team: Team, member_id: uuid.UUID) -> Team:
             team_id=team.team_id,
             member_id=member_id,
         )
-    return replace(team, members=remaining, version=team.version + 1)
+    left_on = check_date("left_on", left_on or today, today)
+    if leaving.joined_on is not None and left_on < leaving.joined_on:
+        raise LeftBeforeJoinedError(
+            f"left_on {left_on} is before the member joined ({leaving.joined_on})",
+            member_id=member_id,
+            left_on=left_on,
+            joined_on=leaving.joined_on,
+        )
+    return replace(
+        team,
+        members=remaining,
+        former_members=(*team.former_members, replace(leaving, left_on=left_on)),
+        version=team.version + 1,
+    )
 
 
-def dissolve(team: Team) -> Team:
-    """The team dissolved: its unit is no longer covered and may get a new team."""
+def dissolve(team: Team, *, today: date, dissolved_on: date | None = None) -> Team:
+    """The team dissolved on `dissolved_on` (today): its unit is no longer covered from that
+    day and may get a new team. No member's dates may come after it."""
     team._require_active()
-    return replace(team, status="dissolved", version=team.version + 1)
+    dissolved_on = check_date("dissolved_on", dissolved_on or today, today)
+    if team.established_on is not None and dissolved_on < team.established_on:
+        raise DissolvedBeforeEstablishedError(
+            f"dissolved_on {dissolved_on} is before the team was established "
+            f"({team.established_on})",
+            dissolved_on=dissolved_on,
+            established_on=team.established_on,
+        )
+    member_days = [
+        day
+        for m in (*team.members, *team.former_members)
+        for day in (m.joined_on, m.left_on)
+        if day is not None
+    ]
+    if member_days and max(member_days) > dissolved_on:
+        raise MemberOutsideTeamDatesError(
+            f"dissolved_on {dissolved_on} is before a member's date ({max(member_days)}); "
+            "a member's dates lie within the team's",
+            dissolved_on=dissolved_on,
+            latest_member_date=max(member_days),
+        )
+    return replace(team, status="dissolved", dissolved_on=dissolved_on, version=team.version + 1)
 
 
 def named_edition(query: Edition | None, body: Edition | None) -> Edition | None:

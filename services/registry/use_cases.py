@@ -24,6 +24,7 @@ from services.registry.domain import (
     UnknownUnitError,
 )
 from services.registry.ports import UnitOfWork
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.events.registry import (
     Placement,
     Role,
@@ -43,6 +44,8 @@ class NewMember:
     role: Role
     phone: str | None = None
     trained_on: date | None = None
+    # With the team: its established_on; added later: today.
+    joined_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,14 @@ async def register_team(
     team = domain.new_team(
         unit,
         members=[
-            domain.new_member(m.full_name, m.role, m.phone, trained_on=m.trained_on, today=today)
+            domain.new_member(
+                m.full_name,
+                m.role,
+                m.phone,
+                trained_on=m.trained_on,
+                today=today,
+                joined_on=m.joined_on,
+            )
             for m in command.members
         ],
         active_team_id=await uow.teams.active_team_id(unit.edition, unit.code),
@@ -316,12 +326,20 @@ async def add_team_member(
     *,
     today: date | None = None,
 ) -> tuple[Team, Member]:
+    today = today or today_in_vietnam()
     added = domain.new_member(
-        member.full_name, member.role, member.phone, trained_on=member.trained_on, today=today
+        member.full_name,
+        member.role,
+        member.phone,
+        trained_on=member.trained_on,
+        today=today,
+        joined_on=member.joined_on,
     )
     team = await _change_team(
-        uow, team_id, edition, lambda team: domain.add_member(team, added), actor
+        uow, team_id, edition, lambda team: domain.add_member(team, added, today=today), actor
     )
+    # The member as the team dated it (joined today unless the request said otherwise).
+    added = next(m for m in team.members if m.member_id == added.member_id)
     return team, added
 
 
@@ -351,13 +369,34 @@ async def remove_team_member(
     member_id: uuid.UUID,
     edition: Edition | None = None,
     actor: str | None = None,
+    *,
+    today: date | None = None,
+    left_on: date | None = None,
 ) -> Team:
+    today = today or today_in_vietnam()
     return await _change_team(
-        uow, team_id, edition, lambda team: domain.remove_member(team, member_id), actor
+        uow,
+        team_id,
+        edition,
+        lambda team: domain.remove_member(team, member_id, today=today, left_on=left_on),
+        actor,
     )
 
 
 async def dissolve_team(
-    uow: UnitOfWork, team_id: uuid.UUID, edition: Edition | None = None, actor: str | None = None
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    edition: Edition | None = None,
+    actor: str | None = None,
+    *,
+    today: date | None = None,
+    dissolved_on: date | None = None,
 ) -> Team:
-    return await _change_team(uow, team_id, edition, domain.dissolve, actor)
+    today = today or today_in_vietnam()
+    return await _change_team(
+        uow,
+        team_id,
+        edition,
+        lambda team: domain.dissolve(team, today=today, dissolved_on=dissolved_on),
+        actor,
+    )

@@ -66,7 +66,11 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
             func.count(members.c.trained_on).label("trained"),
         )
         .select_from(
-            teams.join(units, placed_on).outerjoin(members, members.c.team_id == teams.c.team_id)
+            teams.join(units, placed_on).outerjoin(
+                # Former members keep their row (with left_on); only current ones count.
+                members,
+                and_(members.c.team_id == teams.c.team_id, members.c.left_on.is_(None)),
+            )
         )
         .where(teams.c.status == "active", teams.c.edition.in_(chosen))
         .group_by(teams.c.team_id, teams.c.edition, units.c.level, units.c.path)
@@ -130,7 +134,8 @@ SELECT
   (SELECT count(*) FROM registry.teams t JOIN scope u ON u.code = t.unit_code
     WHERE t.edition = :edition AND t.status = 'active') AS teams,
   (SELECT count(*) FROM registry.members m JOIN registry.teams t ON t.team_id = m.team_id
-    JOIN scope u ON u.code = t.unit_code WHERE t.edition = :edition AND t.status = 'active')
+    JOIN scope u ON u.code = t.unit_code WHERE t.edition = :edition AND t.status = 'active'
+    AND m.left_on IS NULL)
     AS members,
   (SELECT json_object_agg(level, json_build_object('covered', covered, 'total', total))
    FROM (SELECT u.level, count(*) AS total, count(t.team_id) AS covered FROM scope u

@@ -167,8 +167,13 @@ class TeamRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def _members(self, team_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
-        found: dict[uuid.UUID, list[Member]] = {team_id: [] for team_id in team_ids}
+    async def _members(
+        self, team_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[list[Member], list[Member]]]:
+        """Each team's current and former members (those with a left_on), in joining order."""
+        found: dict[uuid.UUID, tuple[list[Member], list[Member]]] = {
+            team_id: ([], []) for team_id in team_ids
+        }
         rows = await self._session.execute(
             select(
                 members.c.team_id,
@@ -177,18 +182,23 @@ class TeamRepository:
                 members.c.role,
                 members.c.phone,
                 members.c.trained_on,
+                members.c.joined_on,
+                members.c.left_on,
             )
             .where(members.c.team_id.in_(team_ids))
             .order_by(members.c.seq)
         )
         for row in rows:
-            found[row.team_id].append(
+            current, former = found[row.team_id]
+            (current if row.left_on is None else former).append(
                 Member(
                     member_id=row.member_id,
                     full_name=row.full_name,
                     role=row.role,
                     phone=row.phone,
                     trained_on=row.trained_on,
+                    joined_on=row.joined_on,
+                    left_on=row.left_on,
                 )
             )
         return found
@@ -215,10 +225,12 @@ class TeamRepository:
                 unit_path=tuple(row.path),
                 name=row.name,
                 established_on=row.established_on,
+                dissolved_on=row.dissolved_on,
                 status=row.status,
                 version=row.version,
-                members=tuple(by_team[row.team_id]),
                 placements=tuple(placed.get(row.team_id, ())),
+                members=tuple(by_team[row.team_id][0]),
+                former_members=tuple(by_team[row.team_id][1]),
             )
             for row in rows
         ]
@@ -304,6 +316,8 @@ class TeamRepository:
                         "role": m.role,
                         "phone": m.phone,
                         "trained_on": m.trained_on,
+                        "joined_on": m.joined_on,
+                        "left_on": m.left_on,
                     }
                     for m in new
                 ],
@@ -317,6 +331,7 @@ class TeamRepository:
                 unit_code=team.unit_code,
                 name=team.name,
                 established_on=team.established_on,
+                dissolved_on=team.dissolved_on,
                 status=team.status,
                 version=team.version,
             )
@@ -333,6 +348,7 @@ class TeamRepository:
             .values(
                 name=after.name,
                 established_on=after.established_on,
+                dissolved_on=after.dissolved_on,
                 status=after.status,
                 version=after.version,
                 updated_at=func.now(),
@@ -340,11 +356,16 @@ class TeamRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise RuntimeError(f"team {after.team_id} changed under a lock; version mismatch")
-        kept = {m.member_id for m in after.members}
-        gone = [m.member_id for m in before.members if m.member_id not in kept]
-        if gone:
-            await self._session.execute(delete(members).where(members.c.member_id.in_(gone)))
-        had = {m.member_id: m for m in before.members}
+        # Removed members keep their row, dated with left_on (the team's history).
+        were_former = {m.member_id for m in before.former_members}
+        for gone in after.former_members:
+            if gone.member_id not in were_former:
+                await self._session.execute(
+                    update(members)
+                    .where(members.c.member_id == gone.member_id)
+                    .values(left_on=gone.left_on)
+                )
+        had = {m.member_id: m for m in (*before.members, *before.former_members)}
         await self._add_members(after.team_id, [m for m in after.members if m.member_id not in had])
         for member in after.members:
             earlier = had.get(member.member_id)

@@ -61,6 +61,7 @@ teams = Table(
     Column("unit_code", Text, nullable=False),
     Column("name", Text, nullable=True),
     Column("established_on", Date, nullable=True),
+    Column("dissolved_on", Date, nullable=True),
     Column("status", Text, nullable=False),
     # Grows by one with every change; the version its event carries.
     Column("version", Integer, nullable=False),
@@ -91,6 +92,9 @@ members = Table(
     Column("role", Text, nullable=False),
     Column("phone", Text, nullable=True),
     Column("trained_on", Date, nullable=True),
+    Column("joined_on", Date, nullable=True),
+    # Set when the member was removed: the row stays, so the team's history stays whole.
+    Column("left_on", Date, nullable=True),
     # Keeps members in the order they joined.
     Column("seq", BigInteger, Identity(), nullable=False),
     ForeignKeyConstraint(
@@ -98,7 +102,10 @@ members = Table(
     ),
     CheckConstraint("role IN ('leader', 'deputy', 'member')", name="role"),
     Index(
-        "uq_members_one_leader", "team_id", unique=True, postgresql_where=text("role = 'leader'")
+        "uq_members_one_current_leader",
+        "team_id",
+        unique=True,
+        postgresql_where=text("role = 'leader' AND left_on IS NULL"),
     ),
     Index("ix_members_team", "team_id", "seq"),
 )

@@ -11,6 +11,7 @@ violations from the domain become JSON errors with the status each one calls for
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -56,6 +57,10 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.FutureDateError: 422,
     domain.InvalidDateError: 422,
     domain.OutsideProvinceError: 422,
+    domain.DateBeforeEarliestError: 422,
+    domain.DissolvedBeforeEstablishedError: 422,
+    domain.LeftBeforeJoinedError: 422,
+    domain.MemberOutsideTeamDatesError: 422,
     domain.UnitCodeTakenError: 409,
     domain.UnitHasActiveTeamError: 409,
     domain.LeaderAlreadyPresentError: 409,
@@ -386,16 +391,36 @@ async def remove_member(
     principal: PublisherDep,
     key: IdempotencyKey = None,
     edition: TeamQueryEdition = None,
+    left_on: Annotated[
+        date | None, Query(description="on or after the member joined; today when omitted")
+    ] = None,
 ) -> Response:
-    """Remove a member; the leader may go, the last member may not (dissolve instead)."""
+    """Remove a member (kept as a former member, left on `left_on`); the leader may go, the
+    last member may not (dissolve instead)."""
 
     async def write(uow: UnitOfWork) -> tuple[int, None]:
         await _require_write_at_team(uow, principal, team_id, edition)
-        await use_cases.remove_team_member(uow, team_id, member_id, edition, actor=principal.actor)
+        await use_cases.remove_team_member(
+            uow,
+            team_id,
+            member_id,
+            edition,
+            actor=principal.actor,
+            today=today_in_vietnam(),
+            left_on=left_on,
+        )
         return 204, None
 
+    # A given left_on joins the fingerprint: the same key with another date is a reused key
+    # (and a request without one keeps the fingerprint it had before dates existed).
     return await context.write_once(
-        request, key, None, write, edition=edition, actor=principal.actor
+        request,
+        key,
+        None,
+        write,
+        edition=edition,
+        actor=principal.actor,
+        **({} if left_on is None else {"left_on": left_on.isoformat()}),
     )
 
 
@@ -414,7 +439,14 @@ async def dissolve_team(
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
         await _require_write_at_team(uow, principal, team_id, team_edition)
-        team = await use_cases.dissolve_team(uow, team_id, team_edition, actor=principal.actor)
+        team = await use_cases.dissolve_team(
+            uow,
+            team_id,
+            team_edition,
+            actor=principal.actor,
+            today=today_in_vietnam(),
+            dissolved_on=None if body is None else body.dissolved_on,
+        )
         return 200, TeamOut.of(team)
 
     return await context.write_once(

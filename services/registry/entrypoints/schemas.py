@@ -68,10 +68,18 @@ class MemberRequest(RequestModel):
         description="the day the member finished the programme's training "
         "(2020-01-01 to today in Vietnam); absent: not trained (yet)",
     )
+    joined_on: date | None = Field(
+        default=None,
+        description="with the team: its established_on when omitted; added later: today",
+    )
 
     def command(self) -> NewMember:
         return NewMember(
-            full_name=self.full_name, role=self.role, phone=self.phone, trained_on=self.trained_on
+            full_name=self.full_name,
+            role=self.role,
+            phone=self.phone,
+            trained_on=self.trained_on,
+            joined_on=self.joined_on,
         )
 
 
@@ -91,7 +99,9 @@ class AddMemberRequest(MemberRequest):
 class RegisterTeamRequest(RequestModel):
     unit_code: Code
     name: Name | None = None
-    established_on: date | None = None
+    established_on: date | None = Field(
+        default=None, description="2020-01-01 to today (Vietnam); today when omitted"
+    )
     # No lower bound here: the domain refuses an empty team with a clearer error.
     members: tuple[MemberRequest, ...] = Field(max_length=500)
     edition: EditionField = None
@@ -99,6 +109,9 @@ class RegisterTeamRequest(RequestModel):
 
 class DissolveTeamRequest(RequestModel):
     edition: EditionField = None
+    dissolved_on: date | None = Field(
+        default=None, description="on or after established_on and every member's dates; today"
+    )
 
 
 class PlaceTeamRequest(RequestModel):
@@ -182,6 +195,8 @@ class MemberOut(ResponseModel):
     role: Role
     phone: str | None
     trained_on: date | None
+    joined_on: date | None
+    left_on: date | None = None
 
     @classmethod
     def of(cls, member: domain.Member) -> MemberOut:
@@ -191,6 +206,8 @@ class MemberOut(ResponseModel):
             role=member.role,
             phone=member.phone,
             trained_on=member.trained_on,
+            joined_on=member.joined_on,
+            left_on=member.left_on,
         )
 
 
@@ -213,11 +230,13 @@ class TeamOut(ResponseModel):
     unit_path: tuple[str, ...]
     name: str | None
     established_on: date | None
+    dissolved_on: date | None = None
     status: TeamStatus
     version: int
     members: tuple[MemberOut, ...]
     # Its own edition first, then where it counts on the other map (none: not counted there).
     placements: tuple[PlacementOut, ...]
+    former_members: tuple[MemberOut, ...] = ()
 
     @classmethod
     def of(cls, team: domain.Team) -> TeamOut:
@@ -229,6 +248,7 @@ class TeamOut(ResponseModel):
             unit_path=team.unit_path,
             name=team.name,
             established_on=team.established_on,
+            dissolved_on=team.dissolved_on,
             status=team.status,
             version=team.version,
             members=tuple(MemberOut.of(m) for m in team.members),
@@ -236,6 +256,7 @@ class TeamOut(ResponseModel):
                 PlacementOut.home(team),
                 *(PlacementOut.of(p) for p in team.placements),
             ),
+            former_members=tuple(MemberOut.of(m) for m in team.former_members),
         )
 
 

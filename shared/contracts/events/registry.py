@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.envelope import Contract, Envelope
 from shared.contracts.streams import REGISTRY_EVENTS
 from shared.contracts.units import Edition, Level, UnitPath
@@ -34,6 +35,9 @@ class MemberState(Contract):
     role: Role
     # Since schema version 2: the day the member finished the programme's training.
     trained_on: date | None = None
+    # Business dates (schema 4): counted from joined_on until the day before left_on.
+    joined_on: date | None = None
+    left_on: date | None = None
 
 
 class Placement(Contract):
@@ -56,7 +60,13 @@ class Placement(Contract):
 
 
 class TeamState(Contract):
-    """A team's whole current state; `version` grows by one with every change."""
+    """A team's whole current state; `version` grows by one with every change.
+
+    Schema 4 adds the business dates: `dissolved_on`, each member's `joined_on`/`left_on`,
+    and `former_members` (removed members with their `left_on`), so the newest state alone
+    says the team's whole history. Older events carry none of them: consumers date such
+    a state on the event's `occurred_at` (`TeamEvent.dated`).
+    """
 
     team_id: uuid.UUID
     unit_code: str
@@ -64,10 +74,12 @@ class TeamState(Contract):
     name: str | None = Field(default=None, max_length=200)
     established_on: date | None = None
     status: TeamStatus
+    dissolved_on: date | None = None
     version: int = Field(ge=1)
     members: tuple[MemberState, ...]
     # Schema 3: the team's placement in each other edition (none in earlier events).
     placements: tuple[Placement, ...] = ()
+    former_members: tuple[MemberState, ...] = ()
 
     @property
     def member_count(self) -> int:
@@ -90,28 +102,57 @@ class UnitRegistered(_RegistryEvent):
     payload: UnitState
 
 
-class _TeamStateEvent(_RegistryEvent):
-    # 2: members may carry `trained_on`; 3: the payload carries `placements` (the team on
-    # the other map). Earlier versions still decode (nobody trained, no placements).
-    schema_version: int = Field(default=3, ge=1, le=3)
+# Team payload versions: 2 members may carry `trained_on`; 3 the payload carries
+# `placements` (the team on the other map); 4 the business dates (`dissolved_on`, members'
+# `joined_on`/`left_on`, `former_members`). Older entries still decode: nobody trained, no
+# placements, and their dates are read by `dated()`.
+TEAM_SCHEMA_VERSION = 4
 
 
-class TeamCreated(_TeamStateEvent):
+class _TeamEvent(_RegistryEvent):
+    schema_version: int = Field(default=TEAM_SCHEMA_VERSION, ge=1, le=TEAM_SCHEMA_VERSION)
+    payload: TeamState
+
+    def dated(self) -> TeamState:
+        """The payload with every missing date read as the day the event occurred (Vietnam)."""
+        team = self.payload
+        day = today_in_vietnam(self.occurred_at)
+        established = team.established_on or day
+
+        def member(m: MemberState, *, former: bool) -> MemberState:
+            return m.model_copy(
+                update={
+                    "joined_on": m.joined_on or established,
+                    "left_on": m.left_on or (day if former else None),
+                }
+            )
+
+        return team.model_copy(
+            update={
+                "established_on": established,
+                "dissolved_on": team.dissolved_on or (day if team.status == "dissolved" else None),
+                "members": tuple(member(m, former=False) for m in team.members),
+                "former_members": tuple(member(m, former=True) for m in team.former_members),
+            }
+        )
+
+
+class TeamCreated(_TeamEvent):
     type: Literal["team.created"] = "team.created"
     payload: TeamState
 
 
-class TeamMembersChanged(_TeamStateEvent):
+class TeamMembersChanged(_TeamEvent):
     type: Literal["team.members_changed"] = "team.members_changed"
     payload: TeamState
 
 
-class TeamDissolved(_TeamStateEvent):
+class TeamDissolved(_TeamEvent):
     type: Literal["team.dissolved"] = "team.dissolved"
     payload: TeamState
 
 
-class TeamPlaced(_TeamStateEvent):
+class TeamPlaced(_TeamEvent):
     """A publisher placed (or moved) a team in another edition: a new version of its state."""
 
     type: Literal["team.placed"] = "team.placed"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.contracts.events import decode_event
 from shared.contracts.events.registry import (
+    TEAM_SCHEMA_VERSION,
     MemberState,
     TeamCreated,
     TeamDissolved,
@@ -54,13 +55,21 @@ def expected_state(team: dict[str, Any]) -> TeamState:
         name=team["name"],
         established_on=team["established_on"],
         status=team["status"],
+        dissolved_on=team["dissolved_on"],
         version=team["version"],
-        members=tuple(
-            MemberState(
-                member_id=uuid.UUID(m["member_id"]), full_name=m["full_name"], role=m["role"]
-            )
-            for m in team["members"]
-        ),
+        members=tuple(member_state(m) for m in team["members"]),
+        former_members=tuple(member_state(m) for m in team["former_members"]),
+    )
+
+
+def member_state(member: dict[str, Any]) -> MemberState:
+    return MemberState(
+        member_id=uuid.UUID(member["member_id"]),
+        full_name=member["full_name"],
+        role=member["role"],
+        trained_on=member["trained_on"],
+        joined_on=member["joined_on"],
+        left_on=member["left_on"],
     )
 
 
@@ -93,7 +102,7 @@ async def test_team_events_carry_the_whole_state_and_a_growing_version(
         assert (envelope["edition"], envelope["producer"], envelope["schema_version"]) == (
             "legacy",
             "registry",
-            3,  # team events: 2 added members' trained_on, 3 placements
+            TEAM_SCHEMA_VERSION,
         )
         assert "phone" not in str(envelope["payload"])
     assert len({e.event_id for e in events}) == 4

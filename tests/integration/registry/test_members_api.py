@@ -41,13 +41,16 @@ async def test_adding_a_member_returns_it_and_raises_the_version(
         "role": "deputy",
         "phone": "+84 987 654 321",
         "trained_on": None,
+        "joined_on": today_in_vietnam().isoformat(),
+        "left_on": None,
         "team_id": team["team_id"],
         "team_version": 2,
     }
     now = await read(client, team["team_id"])
     assert now["version"] == 2
     assert now["members"][-1] == {
-        k: added[k] for k in ("member_id", "full_name", "role", "phone", "trained_on")
+        k: added[k]
+        for k in ("member_id", "full_name", "role", "phone", "trained_on", "joined_on", "left_on")
     }
     assert len(now["members"]) == 4
 
@@ -136,7 +139,12 @@ async def test_dissolving_ends_the_team_and_frees_the_unit(
 ) -> None:
     response = await client.post(f"/v1/teams/{team['team_id']}/dissolve")
     assert response.status_code == 200
-    assert response.json() == {**team, "status": "dissolved", "version": 2}
+    assert response.json() == {
+        **team,
+        "status": "dissolved",
+        "dissolved_on": today_in_vietnam().isoformat(),
+        "version": 2,
+    }
 
     again = await client.post(f"/v1/teams/{team['team_id']}/dissolve")
     add = await client.post(f"/v1/teams/{team['team_id']}/members", json=member_body())

@@ -38,6 +38,7 @@ async def test_a_team_is_registered_with_its_members(client: httpx.AsyncClient) 
         "unit_path": [LEGACY_PROVINCE, LEGACY_DISTRICT, LEGACY_COMMUNE],
         "name": "Tổ công nghệ số xã Lang Thíp",
         "established_on": "2022-03-15",
+        "dissolved_on": None,
         "status": "active",
         "version": 1,
         # Only the 2025 map knows where it lands, and it is not loaded here.
@@ -50,6 +51,7 @@ async def test_a_team_is_registered_with_its_members(client: httpx.AsyncClient) 
                 "placed": True,
             }
         ],
+        "former_members": [],
     }
     assert [(m["full_name"], m["role"], m["phone"]) for m in team["members"]] == [
         ("Lò Văn Pâng", "leader", "0912 345 678"),

@@ -7,9 +7,11 @@ block, against each implementation and asserts the same answers and refusals.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date
 
 import pytest
 import sqlalchemy.exc
@@ -124,6 +126,9 @@ async def test_a_unit_the_database_refuses(store: Store, refused: domain.Unit) -
             await uow.units.add(refused)
 
 
+TODAY = date(2026, 1, 1)
+
+
 async def test_a_team_is_saved_change_by_change_and_read_back_whole(store: Store) -> None:
     commune = await with_map(store)
     team = make_team(unit=commune, members=2)
@@ -132,12 +137,12 @@ async def test_a_team_is_saved_change_by_change_and_read_back_whole(store: Store
     async with store.transaction() as uow:
         assert await uow.teams.get(team.team_id, lock=True) == team
         assert await uow.teams.active_team_id("legacy", LEGACY_COMMUNE) == team.team_id
-        joined = domain.add_member(team, make_member("deputy"))
+        joined = domain.add_member(team, make_member("deputy"), today=TODAY)
         await uow.teams.save(team, joined)
     async with store.transaction() as uow:
-        left = domain.remove_member(joined, team.members[0].member_id)
+        left = domain.remove_member(joined, team.members[0].member_id, today=TODAY)
         await uow.teams.save(joined, left)
-        dissolved = domain.dissolve(left)
+        dissolved = domain.dissolve(left, today=TODAY)
         await uow.teams.save(left, dissolved)
 
     async with store.transaction() as uow:
@@ -145,6 +150,8 @@ async def test_a_team_is_saved_change_by_change_and_read_back_whole(store: Store
         assert stored == dissolved
         assert stored is not None
         assert stored.members == (team.members[1], joined.members[2])
+        # The removed member stays, dated: the team's history is in its state.
+        assert stored.former_members == (dataclasses.replace(team.members[0], left_on=TODAY),)
         assert await uow.teams.active_team_id("legacy", LEGACY_COMMUNE) is None
         assert await uow.teams.get(uuid.uuid4()) is None
 
@@ -154,7 +161,7 @@ async def test_teams_of_a_unit_newest_first(store: Store) -> None:
     first = make_team(unit=commune)
     async with store.transaction() as uow:
         await uow.teams.add(first)
-        await uow.teams.save(first, domain.dissolve(first))
+        await uow.teams.save(first, domain.dissolve(first, today=TODAY))
     second = make_team(unit=commune)
     async with store.transaction() as uow:
         await uow.teams.add(second)
@@ -182,10 +189,10 @@ async def test_a_save_over_a_version_no_longer_stored_is_refused(store: Store) -
     team = make_team(unit=commune)
     async with store.transaction() as uow:
         await uow.teams.add(team)
-        await uow.teams.save(team, domain.dissolve(team))
+        await uow.teams.save(team, domain.dissolve(team, today=TODAY))
     with pytest.raises(RuntimeError, match="version mismatch"):
         async with store.transaction() as uow:
-            await uow.teams.save(team, domain.dissolve(team))
+            await uow.teams.save(team, domain.dissolve(team, today=TODAY))
 
 
 async def test_published_events_are_queued_in_order(store: Store) -> None:
@@ -194,6 +201,6 @@ async def test_published_events_are_queued_in_order(store: Store) -> None:
     async with store.transaction() as uow:
         await uow.publish([unit_registered(commune), team_event(team, None)])
     async with store.transaction() as uow:
-        await uow.publish([team_event(domain.dissolve(team), team)])
+        await uow.publish([team_event(domain.dissolve(team, today=TODAY), team)])
 
     assert await store.queued_types() == ["unit.registered", "team.created", "team.dissolved"]

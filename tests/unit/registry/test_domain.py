@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 import uuid
 from datetime import date
@@ -164,57 +165,147 @@ class TestMembership:
     def test_adding_a_member_raises_the_version_by_one(self) -> None:
         team = make_team(members=2)
         member = make_member()
-        changed = domain.add_member(team, member)
+        changed = domain.add_member(team, member, today=TODAY)
         assert changed.version == team.version + 1
-        assert changed.members == (*team.members, member)
+        assert changed.members == (*team.members, dataclasses.replace(member, joined_on=TODAY))
 
     def test_a_second_leader_is_refused_naming_the_first(self) -> None:
         team = make_team(members=2)
         assert team.leader is not None
         with pytest.raises(domain.LeaderAlreadyPresentError) as refused:
-            domain.add_member(team, make_member("leader"))
+            domain.add_member(team, make_member("leader"), today=TODAY)
         assert refused.value.details["leader_member_id"] == team.leader.member_id
 
     def test_removing_a_member(self) -> None:
         team = make_team(members=3)
         gone = team.members[1]
-        changed = domain.remove_member(team, gone.member_id)
+        changed = domain.remove_member(team, gone.member_id, today=TODAY)
         assert changed.version == 2
         assert gone not in changed.members
         assert len(changed.members) == 2
+        assert changed.former_members == (dataclasses.replace(gone, left_on=TODAY),)
 
     def test_removing_the_leader_leaves_a_team_without_leader(self) -> None:
         team = make_team(members=2)
         assert team.leader is not None
-        changed = domain.remove_member(team, team.leader.member_id)
+        changed = domain.remove_member(team, team.leader.member_id, today=TODAY)
         assert changed.leader is None
-        assert domain.add_member(changed, make_member("leader")).leader is not None
+        assert domain.add_member(changed, make_member("leader"), today=TODAY).leader is not None
 
     def test_removing_the_last_member_is_refused(self) -> None:
         team = make_team(members=1)
         with pytest.raises(domain.LastMemberError, match="dissolve"):
-            domain.remove_member(team, team.members[0].member_id)
+            domain.remove_member(team, team.members[0].member_id, today=TODAY)
 
     def test_removing_an_unknown_member(self) -> None:
         with pytest.raises(domain.MemberNotFoundError):
-            domain.remove_member(make_team(), uuid.uuid4())
+            domain.remove_member(make_team(), uuid.uuid4(), today=TODAY)
 
     def test_dissolving_raises_the_version_and_ends_changes(self) -> None:
-        team = domain.dissolve(make_team(members=2))
+        team = domain.dissolve(make_team(members=2), today=TODAY)
         assert (team.status, team.version) == ("dissolved", 2)
         with pytest.raises(domain.TeamDissolvedError):
-            domain.dissolve(team)
+            domain.dissolve(team, today=TODAY)
         with pytest.raises(domain.TeamDissolvedError):
-            domain.add_member(team, make_member())
+            domain.add_member(team, make_member(), today=TODAY)
         with pytest.raises(domain.TeamDissolvedError):
-            domain.remove_member(team, team.members[0].member_id)
+            domain.remove_member(team, team.members[0].member_id, today=TODAY)
 
     def test_versions_grow_by_one_per_change(self) -> None:
         team = make_team(members=2)
-        team = domain.add_member(team, make_member())
-        team = domain.remove_member(team, team.members[-1].member_id)
-        team = domain.dissolve(team)
+        team = domain.add_member(team, make_member(), today=TODAY)
+        team = domain.remove_member(team, team.members[-1].member_id, today=TODAY)
+        team = domain.dissolve(team, today=TODAY)
         assert team.version == 4
+
+
+class TestDates:
+    """DESIGN "Time": every date in [2020-01-01, today], intervals in order, members inside."""
+
+    def test_defaults_today_members_join_on_the_founding_date(self) -> None:
+        given = make_member(joined_on=None)
+        team = domain.new_team(
+            make_unit(),
+            members=[given],
+            active_team_id=None,
+            established_on=date(2022, 3, 15),
+            today=TODAY,
+        )
+        assert team.members[0].joined_on == date(2022, 3, 15)
+        assert (
+            domain.new_team(
+                make_unit(), members=[make_member()], active_team_id=None, today=TODAY
+            ).established_on
+            == TODAY
+        )
+
+    @pytest.mark.parametrize(
+        ("day", "refusal"),
+        [
+            (date(2019, 12, 31), domain.DateBeforeEarliestError),
+            (date(2026, 1, 2), domain.FutureDateError),
+        ],
+    )
+    def test_every_date_lies_between_the_floor_and_today(
+        self, day: date, refusal: type[domain.RegistryError]
+    ) -> None:
+        team = make_team(established_on=date(2021, 1, 1))
+        with pytest.raises(refusal):
+            domain.new_team(
+                make_unit(),
+                members=[make_member()],
+                active_team_id=None,
+                established_on=day,
+                today=TODAY,
+            )
+        with pytest.raises(refusal):
+            domain.add_member(team, domain.new_member("A", "member", joined_on=day), today=TODAY)
+        with pytest.raises(refusal):
+            domain.remove_member(team, team.members[1].member_id, today=TODAY, left_on=day)
+        with pytest.raises(refusal):
+            domain.dissolve(team, today=TODAY, dissolved_on=day)
+
+    def test_the_floor_and_today_themselves_are_taken(self) -> None:
+        team = domain.new_team(
+            make_unit(),
+            members=[make_member()],
+            active_team_id=None,
+            established_on=date(2020, 1, 1),
+            today=TODAY,
+        )
+        assert domain.dissolve(team, today=TODAY, dissolved_on=TODAY).dissolved_on == TODAY
+
+    def test_dissolved_before_established(self) -> None:
+        team = make_team(established_on=date(2022, 5, 1))
+        with pytest.raises(domain.DissolvedBeforeEstablishedError):
+            domain.dissolve(team, today=TODAY, dissolved_on=date(2022, 4, 30))
+        assert domain.dissolve(team, today=TODAY, dissolved_on=date(2022, 5, 1)).version == 2
+
+    def test_left_before_joined(self) -> None:
+        team = make_team(members=2)
+        member = team.members[1]
+        assert member.joined_on == TODAY
+        with pytest.raises(domain.LeftBeforeJoinedError):
+            domain.remove_member(team, member.member_id, today=TODAY, left_on=date(2025, 12, 31))
+
+    def test_member_dates_lie_within_the_team(self) -> None:
+        team = make_team(members=2, established_on=date(2022, 5, 1))
+        early = domain.new_member("A", "member", joined_on=date(2022, 4, 1))
+        with pytest.raises(domain.MemberOutsideTeamDatesError):
+            domain.add_member(team, early, today=TODAY)
+        with pytest.raises(domain.MemberOutsideTeamDatesError):
+            domain.new_team(
+                make_unit(),
+                members=[early],
+                active_team_id=None,
+                established_on=date(2022, 5, 1),
+                today=TODAY,
+            )
+        later = domain.add_member(
+            team, domain.new_member("B", "member", joined_on=date(2023, 1, 1)), today=TODAY
+        )
+        with pytest.raises(domain.MemberOutsideTeamDatesError):
+            domain.dissolve(later, today=TODAY, dissolved_on=date(2022, 12, 31))
 
 
 class TestContracts:
@@ -226,11 +317,16 @@ class TestContracts:
             unit_code=LEGACY_COMMUNE,
             unit_level="commune",
             name=None,
-            established_on=None,
+            established_on=TODAY,
             status="active",
             version=1,
             members=(
-                MemberState(member_id=member.member_id, full_name="Lò Văn Pâng", role="leader"),
+                MemberState(
+                    member_id=member.member_id,
+                    full_name="Lò Văn Pâng",
+                    role="leader",
+                    joined_on=TODAY,
+                ),
             ),
         )
 

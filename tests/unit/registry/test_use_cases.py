@@ -211,7 +211,7 @@ class TestRegisterTeam:
 
     async def test_after_dissolving_the_unit_may_get_a_new_team(self) -> None:
         uow, first = await with_team()
-        await use_cases.dissolve_team(uow, first.team_id)
+        await use_cases.dissolve_team(uow, first.team_id, today=TODAY)
 
         second = await use_cases.register_team(uow, team_command(), today=TODAY)
 
@@ -263,7 +263,7 @@ class TestMembers:
         uow, team = await with_team(count=2)
 
         changed, added = await use_cases.add_team_member(
-            uow, team.team_id, NewMember("Hoàng Thị Thuỷ", "deputy", "0912 345 678")
+            uow, team.team_id, NewMember("Hoàng Thị Thuỷ", "deputy", "0912 345 678"), today=TODAY
         )
 
         assert uow.teams.rows[team.team_id] == changed
@@ -280,7 +280,9 @@ class TestMembers:
         uow, team = await with_team()
 
         with pytest.raises(domain.LeaderAlreadyPresentError) as refused:
-            await use_cases.add_team_member(uow, team.team_id, NewMember("B", "leader"))
+            await use_cases.add_team_member(
+                uow, team.team_id, NewMember("B", "leader"), today=TODAY
+            )
 
         assert status_of(refused.value) == 409
         assert uow.teams.rows[team.team_id] == team
@@ -290,7 +292,7 @@ class TestMembers:
         uow, team = await with_team(count=3)
         gone = team.members[1]
 
-        changed = await use_cases.remove_team_member(uow, team.team_id, gone.member_id)
+        changed = await use_cases.remove_team_member(uow, team.team_id, gone.member_id, today=TODAY)
 
         stored = uow.teams.rows[team.team_id]
         assert stored == changed
@@ -303,10 +305,10 @@ class TestMembers:
     async def test_the_last_member_cannot_be_removed_409(self) -> None:
         uow, team = await with_team(count=2)
         first, last = team.members
-        await use_cases.remove_team_member(uow, team.team_id, first.member_id)
+        await use_cases.remove_team_member(uow, team.team_id, first.member_id, today=TODAY)
 
         with pytest.raises(domain.LastMemberError) as refused:
-            await use_cases.remove_team_member(uow, team.team_id, last.member_id)
+            await use_cases.remove_team_member(uow, team.team_id, last.member_id, today=TODAY)
 
         assert status_of(refused.value) == 409
         assert uow.teams.rows[team.team_id].members == (last,)
@@ -316,7 +318,7 @@ class TestMembers:
         uow, team = await with_team()
 
         with pytest.raises(domain.MemberNotFoundError) as refused:
-            await use_cases.remove_team_member(uow, team.team_id, uuid.uuid4())
+            await use_cases.remove_team_member(uow, team.team_id, uuid.uuid4(), today=TODAY)
 
         assert status_of(refused.value) == 404
         assert uow.published == []
@@ -325,7 +327,9 @@ class TestMembers:
         uow = registry_with_map()
 
         with pytest.raises(domain.TeamNotFoundError) as refused:
-            await use_cases.add_team_member(uow, uuid.uuid4(), NewMember("A", "member"))
+            await use_cases.add_team_member(
+                uow, uuid.uuid4(), NewMember("A", "member"), today=TODAY
+            )
 
         assert status_of(refused.value) == 404
         assert uow.published == []
@@ -335,7 +339,7 @@ class TestDissolve:
     async def test_a_dissolved_team_keeps_its_members_and_is_announced(self) -> None:
         uow, team = await with_team()
 
-        dissolved = await use_cases.dissolve_team(uow, team.team_id, actor="key-2")
+        dissolved = await use_cases.dissolve_team(uow, team.team_id, actor="key-2", today=TODAY)
 
         assert uow.teams.rows[team.team_id] == dissolved
         assert (dissolved.status, dissolved.version) == ("dissolved", 2)
@@ -347,13 +351,17 @@ class TestDissolve:
 
     async def test_a_dissolved_team_takes_no_more_changes_409(self) -> None:
         uow, team = await with_team()
-        dissolved = await use_cases.dissolve_team(uow, team.team_id)
+        dissolved = await use_cases.dissolve_team(uow, team.team_id, today=TODAY)
         uow.published.clear()
 
         changes: list[Callable[[], Awaitable[object]]] = [
-            lambda: use_cases.dissolve_team(uow, team.team_id),
-            lambda: use_cases.add_team_member(uow, team.team_id, NewMember("A", "member")),
-            lambda: use_cases.remove_team_member(uow, team.team_id, team.members[0].member_id),
+            lambda: use_cases.dissolve_team(uow, team.team_id, today=TODAY),
+            lambda: use_cases.add_team_member(
+                uow, team.team_id, NewMember("A", "member"), today=TODAY
+            ),
+            lambda: use_cases.remove_team_member(
+                uow, team.team_id, team.members[0].member_id, today=TODAY
+            ),
         ]
         for change in changes:
             with pytest.raises(domain.TeamDissolvedError) as refused:
@@ -365,9 +373,11 @@ class TestDissolve:
 
     async def test_events_of_one_team_carry_consecutive_versions(self) -> None:
         uow, team = await with_team(count=2)
-        await use_cases.add_team_member(uow, team.team_id, NewMember("C", "member"))
-        await use_cases.remove_team_member(uow, team.team_id, team.members[1].member_id)
-        await use_cases.dissolve_team(uow, team.team_id)
+        await use_cases.add_team_member(uow, team.team_id, NewMember("C", "member"), today=TODAY)
+        await use_cases.remove_team_member(
+            uow, team.team_id, team.members[1].member_id, today=TODAY
+        )
+        await use_cases.dissolve_team(uow, team.team_id, today=TODAY)
 
         assert [(e.type, e.payload.version) for e in team_events(uow)] == [
             ("team.members_changed", 2),
@@ -391,7 +401,7 @@ class TestTheFake:
 
     async def test_a_save_over_a_version_that_is_not_stored(self) -> None:
         uow, team = await with_team()
-        changed = domain.dissolve(team)
+        changed = domain.dissolve(team, today=TODAY)
         await uow.teams.save(team, changed)
         with pytest.raises(RuntimeError, match="version mismatch"):
             await uow.teams.save(team, changed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from shared.contracts.dates import VIETNAM_TIME, today_in_vietnam
+from shared.contracts.events.registry import TEAM_SCHEMA_VERSION, MemberState, TeamDissolved
 
 
 def test_vietnam_is_seven_hours_ahead_of_utc_all_year() -> None:
@@ -27,3 +29,36 @@ def test_today_without_a_time_is_now_in_vietnam() -> None:
     before = datetime.now(VIETNAM_TIME).date()
     today = today_in_vietnam()
     assert before <= today <= datetime.now(VIETNAM_TIME).date()
+
+
+def test_a_team_event_of_schema_1_is_dated_on_the_day_it_occurred() -> None:
+    member = MemberState(member_id=uuid.uuid4(), full_name="Lò Văn Pâng", role="leader")
+    old = TeamDissolved.model_validate(
+        {
+            "event_id": uuid.uuid4(),
+            "type": "team.dissolved",
+            "schema_version": 1,
+            "occurred_at": datetime(2022, 5, 26, 18, 0, tzinfo=UTC),  # 27 May in Vietnam
+            "producer": "registry",
+            "edition": "legacy",
+            "unit_path": ["15", "136", "04378"],
+            "payload": {
+                "team_id": uuid.uuid4(),
+                "unit_code": "04378",
+                "unit_level": "commune",
+                "established_on": "2022-03-15",
+                "status": "dissolved",
+                "version": 3,
+                "members": [member.model_dump()],
+            },
+        }
+    )
+    dated = old.dated()
+    assert (dated.established_on, dated.dissolved_on) == (date(2022, 3, 15), date(2022, 5, 27))
+    assert dated.members[0].joined_on == date(2022, 3, 15)
+    assert dated.members[0].left_on is None
+    assert (
+        TeamDissolved.new(edition="legacy", unit_path=("15",), payload=old.payload).schema_version
+        == TEAM_SCHEMA_VERSION
+        == 4
+    )
