@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.adapters.official_units import official_units
 from services.registry.cli import LoadReport, load_units
 from shared.contracts.events import TeamPlaced, decode_event
+from shared.contracts.events.registry import TEAM_SCHEMA_VERSION
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, team_body
 from tests.integration.registry.observe import created, error_code
 
@@ -165,7 +166,9 @@ async def test_a_split_commune_waits_then_is_placed_and_moved(
         texts = list(await conn.scalars(select(outbox.c.envelope).order_by(outbox.c.id)))
     placed_events = [e for e in map(decode_event, texts) if isinstance(e, TeamPlaced)]
     assert [e.payload.version for e in placed_events] == [2, 3]
-    assert all(e.schema_version == 3 and e.edition == "legacy" for e in placed_events)
+    assert all(
+        e.schema_version == TEAM_SCHEMA_VERSION and e.edition == "legacy" for e in placed_events
+    )
 
 
 async def test_a_2025_team_has_no_legacy_placement(
