@@ -21,6 +21,7 @@ from shared.runtime.db import engine_scope
 from shared.runtime.migrations import migrate_auth
 from shared.runtime.settings import Settings
 from shared.web.keys import Role
+from shared.web.spreadsheet import spreadsheet_cell
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
 console = Console(stderr=True, highlight=False)
@@ -93,7 +94,8 @@ def list_() -> None:
     typer.echo("key_id\trole\tprovince\tname\tcreated_at\trevoked_at")
     for key in asyncio.run(run()):
         revoked = "" if key.revoked_at is None else key.revoked_at.isoformat(timespec="seconds")
-        fields = (key.key_id, key.role, _scope(key), key.name.replace("\t", " "))
+        name = str(spreadsheet_cell(key.name.replace("\t", " ")))
+        fields = (key.key_id, key.role, _scope(key), name)
         typer.echo("\t".join((*fields, key.created_at.isoformat(timespec="seconds"), revoked)))
 
 

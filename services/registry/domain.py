@@ -28,10 +28,20 @@ from shared.web.errors import DomainError
 
 MAX_NAME_LENGTH = 200
 MAX_KIND_LENGTH = 50
+# At most this many members at once, at creation and after every addition alike.
+MAX_MEMBERS = 500
+# A phone number, once spaces, dots, dashes and a leading '+' are dropped: Vietnamese
+# numbers are 10 digits (0 and 9), 11 for landlines with a 3-digit area code or written
+# with the country code 84 instead of the 0; 9 when written without the leading 0.
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 9, 11
 DEFAULT_VILLAGE_KIND = "thôn"
 CODE_WIDTHS: dict[Level, int] = {"province": 2, "district": 3, "commune": 5}
 _VILLAGE_NUMBER = re.compile(r"[0-9]{3,6}")
 _PHONE = re.compile(r"\+?[0-9][0-9 .\-]{5,19}")
+# Unicode categories a name may not hold: control (Cc), format (Cf: bidirectional overrides,
+# zero-width characters, soft hyphens, which make one name display as another) and lone
+# surrogates (Cs, which no UTF-8 text can hold).
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting", "Cs": "surrogate"}
 
 
 class RegistryError(DomainError):
@@ -148,8 +158,22 @@ def check_date(what: str, day: date, today: date) -> date:
     return day
 
 
+class TooManyMembersError(RegistryError):
+    code = "too_many_members"
+
+
+def _check_member_count(count: int) -> None:
+    if count > MAX_MEMBERS:
+        raise TooManyMembersError(
+            f"a team has at most {MAX_MEMBERS} members; this change would make {count}",
+            members=count,
+            limit=MAX_MEMBERS,
+        )
+
+
 def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str = "name") -> str:
-    """NFC form without outer whitespace; refuses blanks, control characters and overlong text.
+    """NFC form without outer whitespace; refuses blanks, control, format (Cf) and surrogate
+    characters, and overlong text.
 
     Length counts characters of the NFC form, so a name typed with combining accents (NFD)
     is measured as it will be stored.
@@ -157,8 +181,9 @@ def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str =
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise ValueError(f"{what} must not be blank")
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise ValueError(f"{what} must not contain control characters")
+    for ch in text:
+        if (kind := _REFUSED_CATEGORIES.get(unicodedata.category(ch))) is not None:
+            raise ValueError(f"{what} must not contain {kind} characters (U+{ord(ch):04X})")
     if len(text) > max_length:
         raise ValueError(f"{what} has {len(text)} characters; at most {max_length} are allowed")
     return text
@@ -167,7 +192,13 @@ def normalize_text(value: str, *, max_length: int = MAX_NAME_LENGTH, what: str =
 def normalize_phone(value: str) -> str:
     phone = value.strip()
     if not _PHONE.fullmatch(phone):
-        raise ValueError("phone must be 6 to 20 digits, spaces, dots or dashes, '+' first")
+        raise ValueError("phone must be digits, spaces, dots or dashes, '+' first")
+    digits = sum(ch.isdigit() for ch in phone)
+    if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS:
+        raise ValueError(
+            f"phone has {digits} digits; a Vietnamese number has "
+            f"{MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS}"
+        )
     return phone
 
 
@@ -424,6 +455,7 @@ def new_team(
     if not members:
         raise NoMembersError("a team has at least one member")
     _check_leaders(members)
+    _check_member_count(len(members))
     established_on = check_date("established_on", established_on or today, today)
     # Members given with the team join on its established_on unless they say otherwise.
     members = [
@@ -472,6 +504,7 @@ def add_member(team: Team, member: Member, *, today: date) -> Team:
             team_id=team.team_id,
             leader_member_id=leader.member_id,
         )
+    _check_member_count(len(team.members) + 1)
     return replace(team, members=(*team.members, member), version=team.version + 1)
 
 

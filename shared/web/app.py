@@ -254,9 +254,9 @@ def create_service_app(
     return app
 
 
-def _verified_recently(scope: Scope, key_id: str) -> bool:
+def _verified_recently(scope: Scope, presented: str) -> bool:
     authenticator: Authenticator | None = getattr(scope["app"].state, "auth", None)
-    return authenticator is not None and authenticator.verified(key_id)
+    return authenticator is not None and authenticator.verified(presented)
 
 
 _ERROR_SCHEMA = {

@@ -29,8 +29,9 @@ class Authenticator(Protocol):
         """The principal of a presented key; raises AuthenticationError (401) otherwise."""
         ...
 
-    def verified(self, key_id: str) -> bool:
-        """Whether this id belongs to a key verified recently (the rate limiter asks)."""
+    def verified(self, presented: str) -> bool:
+        """Whether this key, secret included, matches one verified recently (the rate limiter
+        asks: a key id alone is public, in logs and events, so it never picks a bucket)."""
         ...
 
     async def reachable(self) -> bool:
@@ -44,7 +45,7 @@ class OpenAccess:
     async def authenticate(self, presented: str | None) -> Principal:
         return ANONYMOUS_ADMIN
 
-    def verified(self, key_id: str) -> bool:
+    def verified(self, presented: str) -> bool:
         return False
 
     async def reachable(self) -> bool:

@@ -7,8 +7,9 @@ lookup and a little arithmetic, and never buffers a body.
   otherwise as soon as the bytes read pass the limit; the rest is never read.
 - More than CDTT_RATE_LIMIT_PER_SECOND requests per second get 429 with Retry-After
   (only with auth on: without keys there is nothing to count per key),
-  from a token bucket per API key that this process verified recently, else per client
-  address (so made-up keys cannot mint themselves fresh buckets). Buckets live in the
+  from a token bucket per API key that this process verified recently (the whole key, its
+  secret included, not just its public id), else per client address (so made-up keys
+  cannot mint themselves fresh buckets, nor spend someone else's). Buckets live in the
   process: N replicas allow N times the rate.
 - A body that stops arriving for CDTT_BODY_TIMEOUT_SECONDS gets 408 (a slow client cannot
   hold a request open by trickling its body); after the body, nothing is timed, so the
@@ -31,7 +32,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.web.keys import key_id_of
 
 MAX_BUCKETS = 50_000
+# Deeper than any request the API documents; past it a value is refused before anything
+# (pydantic's serializer, the idempotency fingerprint) recurses into it.
+MAX_JSON_DEPTH = 32
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def check_json_depth(value: object, limit: int = MAX_JSON_DEPTH) -> object:
+    """The value unchanged; ValueError when its arrays and objects nest deeper than `limit`."""
+    level: list[object] = [value]
+    for depth in range(limit + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return value
+        if depth == limit:
+            break
+    raise ValueError(f"nested deeper than {limit} levels")
 
 
 class BodyTimeoutError(HTTPException):
@@ -98,7 +119,8 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class LimitsMiddleware:
-    """See the module docstring. `verified(key_id)` says whether a key id was verified lately."""
+    """See the module docstring. `verified(scope, key)` says whether a key (secret included)
+    was verified lately."""
 
     def __init__(
         self,
@@ -179,8 +201,10 @@ class LimitsMiddleware:
         authorization = _header(scope, b"authorization")
         if authorization is not None:
             presented = authorization.decode("latin-1").removeprefix("Bearer ").strip()
+            # Only a key whose secret matched picks its bucket: a key id alone is public
+            # (logs, events' actor), and must not let anyone spend its owner's requests.
             key_id = key_id_of(presented)
-            if key_id is not None and self.verified(scope, key_id):
+            if key_id is not None and self.verified(scope, presented):
                 return f"key:{key_id}"
         client = scope.get("client")
         return f"addr:{client[0] if client else 'unknown'}"

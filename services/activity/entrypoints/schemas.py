@@ -6,13 +6,14 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from services.activity import domain
 from services.activity.use_cases import Outcome, Status
 from shared.contracts.events.activity import NO_OUTCOMES, OUTCOMES_PER_RESIDENT, Category, Outcomes
 from shared.contracts.units import Edition
 from shared.web.app import error_body
+from shared.web.limits import check_json_depth
 
 ResidentsHelped = Annotated[
     int,
@@ -97,7 +98,7 @@ class SupportEventIn(RequestModel):
 
 class SupportEventBatchIn(RequestModel):
     # Items are validated one by one (by the route) so one bad item refuses only itself.
-    events: list[Any] = Field(
+    events: Annotated[list[Any], AfterValidator(check_json_depth)] = Field(
         min_length=1,
         description=f"1 to {domain.MAX_BATCH_SIZE:,} support events, each as "
         "POST /v1/support-events takes it; more is refused with 413",

@@ -159,7 +159,8 @@ async def coverage_csv(
     children = await read_children(conn, edition, parent)
     header = csv_header(edition, rows_level)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: a field holding a carriage return or a newline is then quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(csv_row(child, header) for child in children)
     name = f"cdtt-{edition}-{parent or 'national'}.csv"

@@ -13,6 +13,7 @@ from services.aggregator.adapters.reporting import ChildReporting
 from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
 from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
 from shared.contracts.units import Edition, Level
+from shared.web.spreadsheet import spreadsheet_cell
 
 
 class LevelCoverage(BaseModel):
@@ -187,7 +188,8 @@ def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
         values[f"{category}_residents"] = split.residents
     for kind, count in counters.outcomes().items():
         values[f"outcomes_{kind}"] = count
-    return [values[name] for name in header]
+    # Names come from provincial systems: never let one run as a spreadsheet formula.
+    return [spreadsheet_cell(values[name]) for name in header]
 
 
 class SilentTeamOut(BaseModel):

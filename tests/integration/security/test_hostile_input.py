@@ -142,3 +142,88 @@ async def test_malformed_support_events_are_refused_and_change_nothing(
     assert garbage_items.status_code == 200, garbage_items.text
     assert {r["status"] for r in garbage_items.json()["results"]} == {"rejected"}
     assert await outbox_count(app) == 0
+
+
+async def test_lone_surrogates_and_deep_nesting_are_refused_as_422_json(
+    registry_client: httpx.AsyncClient,
+    registry_engine: AsyncEngine,
+    activity_client: httpx.AsyncClient,
+    keys: Keys,
+) -> None:
+    """Item 7 of #18: both were unhandled 500s in plain text."""
+    before = await outbox_types(registry_engine)
+    headers = keys.admin.headers | {"Content-Type": "application/json"}
+    surrogate = '"Th\\ud800n"'  # JSON escapes for a lone surrogate: valid JSON, invalid text
+    attempts = [
+        ("/v1/units", village_body(name="@@")),
+        ("/v1/teams", team_body(name="@@")),
+        ("/v1/teams", team_body(members=[{"full_name": "@@", "role": "leader"}])),
+        ("/v1/units", village_body(kind="@@")),
+    ]
+    for path, body in attempts:
+        content = json.dumps(body).replace('"@@"', surrogate)
+        response = await registry_client.post(path, content=content, headers=headers)
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        assert response.json()["error"]["code"], response.text
+    assert await outbox_types(registry_engine) == before
+
+    app: FastAPI = activity_client.app  # type: ignore[attr-defined]
+    deep: Any = "x"
+    for _ in range(400):
+        deep = {"n": deep}
+    item = {
+        "team_id": "00000000-0000-0000-0000-000000000001",
+        "occurred_on": "2024-05-20",
+        "category": "vneid",
+        "residents_helped": deep,
+    }
+    nested = await activity_client.post(
+        "/v1/support-events:batch", json={"events": [item, [[[[deep]]]]]}, headers=headers
+    )
+    assert nested.status_code in (200, 422), nested.text
+    if nested.status_code == 200:
+        assert {r["status"] for r in nested.json()["results"]} == {"rejected"}
+    else:
+        assert nested.json()["error"]["code"], nested.text
+    single = await activity_client.post("/v1/support-events", json=item, headers=headers)
+    assert single.status_code == 422, single.text
+    surrogate_category = json.dumps(item | {"residents_helped": 3, "category": "@@"})
+    refused = await activity_client.post(
+        "/v1/support-events", content=surrogate_category.replace('"@@"', surrogate), headers=headers
+    )
+    assert refused.status_code == 422, refused.text
+    assert await outbox_count(app) == 0
+
+
+async def test_validation_gaps_of_the_review_are_closed(
+    registry_client: httpx.AsyncClient, registry_engine: AsyncEngine, keys: Keys
+) -> None:
+    """Item 8 of #18: a date before 2020, a phone of no digits, invisible characters in names,
+    and a team grown past 500 members one addition at a time."""
+    headers = keys.admin.headers
+    before = await outbox_types(registry_engine)
+    refused = [
+        team_body(established_on="0001-01-01"),
+        team_body(
+            members=[{"full_name": "Hoàng Văn Sơn", "role": "leader", "phone": "+0 - - - - ."}]
+        ),
+        team_body(name="Tổ thôn \u202eőnàL ehK"),
+        team_body(members=[{"full_name": "Lò\u200b Văn Sơn", "role": "leader"}]),
+    ]
+    for body in refused:
+        response = await registry_client.post("/v1/teams", json=body, headers=headers)
+        assert response.status_code == 422, (body, response.text)
+    assert await outbox_types(registry_engine) == before
+
+    full = await registry_client.post("/v1/teams", json=team_body(members=500), headers=headers)
+    assert full.status_code == 201, full.text
+    team_id = full.json()["team_id"]
+    extra = await registry_client.post(
+        f"/v1/teams/{team_id}/members",
+        json={"full_name": "Thành viên 501", "role": "member"},
+        headers=headers,
+    )
+    assert extra.status_code == 422, extra.text
+    assert extra.json()["error"]["code"] == "too_many_members"
+    read = await registry_client.get(f"/v1/teams/{team_id}", headers=headers)
+    assert len(read.json()["members"]) == 500

@@ -222,3 +222,36 @@ async def test_a_service_refuses_to_start_keyless_in_production_and_warns_when_k
     async with httpx.AsyncClient(base_url=keyless.url) as client:
         open_read = await client.get("/v1/coverage", params={"edition": "legacy"})
     assert open_read.status_code == 200
+
+
+async def test_a_public_key_id_with_a_wrong_secret_cannot_spend_its_owners_rate(
+    stack: Stack, auth_engine: AsyncEngine
+) -> None:
+    """Item 4 of #18: the bucket of a key is used only once its secret matched."""
+    victim = await make_key(auth_engine, "operator")
+    forged = Key(victim.key_id, f"cdtt_{victim.key_id}_{'A' * 43}")
+    figures = {"edition": "legacy"}
+    async with stack.client("aggregator") as aggregator:
+        assert (
+            await aggregator.get("/v1/coverage", params=figures, headers=victim.headers)
+        ).status_code == 200
+        # 150 forged requests (the review's figure), in rounds under the connection cap.
+        answers: list[int] = []
+        for _ in range(5):
+            answers += [
+                response.status_code
+                for response in await asyncio.gather(
+                    *(
+                        aggregator.get("/v1/coverage", params=figures, headers=forged.headers)
+                        for _ in range(30)
+                    )
+                )
+            ]
+        assert set(answers) <= {401, 429}
+        victims = await asyncio.gather(
+            *(
+                aggregator.get("/v1/coverage", params=figures, headers=victim.headers)
+                for _ in range(5)
+            )
+        )
+    assert [v.status_code for v in victims] == [200] * 5

@@ -42,11 +42,30 @@ class TestNames:
         with pytest.raises(ValueError, match="control"):
             domain.normalize_text("Thôn\x00 1")
 
+    @pytest.mark.parametrize(
+        "hidden", ["\u202e", "\u200b", "\u200d", "\u2066", "\ufeff", "\u00ad", "\ud800"]
+    )
+    def test_format_and_surrogate_characters_are_refused(self, hidden: str) -> None:
+        """A right-to-left override or a zero-width space would make one name look like another."""
+        with pytest.raises(ValueError, match=r"(formatting|surrogate) characters \(U\+"):
+            domain.normalize_text(f"Thôn{hidden} Khe Lóng")
+
     @pytest.mark.parametrize("phone", ["0912345678", "+84 912 345 678", "0912.345.678"])
     def test_phone_accepted(self, phone: str) -> None:
         assert domain.normalize_phone(phone) == phone
 
-    @pytest.mark.parametrize("phone", ["12", "phone", "0912345678901234567890", "09-abc-123"])
+    @pytest.mark.parametrize(
+        "phone",
+        [
+            "12",
+            "phone",
+            "0912345678901234567890",
+            "09-abc-123",
+            "+0 - - - - .",
+            "0912 345",
+            "0912 345 678 901",
+        ],
+    )
     def test_phone_refused(self, phone: str) -> None:
         with pytest.raises(ValueError, match="phone"):
             domain.normalize_phone(phone)
@@ -127,6 +146,37 @@ class TestNewTeam:
         team = make_team(members=3)
         assert (team.status, team.version, len(team.members)) == ("active", 1, 3)
         assert team.unit_path == make_unit().path
+
+    def test_established_on_no_earlier_than_the_floor(self) -> None:
+        for too_early in (date(1, 1, 1), date(2019, 12, 31)):
+            with pytest.raises(domain.DateBeforeEarliestError):
+                domain.new_team(
+                    make_unit(),
+                    members=[make_member("leader")],
+                    active_team_id=None,
+                    established_on=too_early,
+                    today=TODAY,
+                )
+        team = domain.new_team(
+            make_unit(),
+            members=[make_member("leader")],
+            active_team_id=None,
+            established_on=date(2020, 1, 1),
+            today=TODAY,
+        )
+        assert team.established_on == date(2020, 1, 1)
+
+    def test_at_most_500_members_at_creation_and_one_at_a_time_after(self) -> None:
+        with pytest.raises(domain.TooManyMembersError):
+            make_team(members=domain.MAX_MEMBERS + 1)
+        team = make_team(members=domain.MAX_MEMBERS - 1)
+        team = domain.add_member(team, make_member(), today=TODAY)
+        with pytest.raises(domain.TooManyMembersError) as refused:
+            domain.add_member(team, make_member(), today=TODAY)
+        assert refused.value.details == {"members": 501, "limit": 500}
+        # Room again once a member leaves.
+        fewer = domain.remove_member(team, team.members[-1].member_id, today=TODAY)
+        assert len(domain.add_member(fewer, make_member(), today=TODAY).members) == domain.MAX_MEMBERS
 
     def test_at_least_one_member(self) -> None:
         with pytest.raises(domain.NoMembersError):

@@ -73,12 +73,12 @@ async def test_a_body_over_the_limit_gets_413_declared_or_streamed() -> None:
 
 
 async def test_requests_over_the_rate_get_429_with_retry_after_per_known_key() -> None:
-    verified = {"0123456789ab"}
+    verified = {KEY}
     app = LimitsMiddleware(
         echo_length,
         max_body_bytes=1024,
         rate_per_second=3,
-        verified=lambda _scope, key_id: key_id in verified,
+        verified=lambda _scope, presented: presented in verified,
     )
     bearer = {"Authorization": f"Bearer {KEY}"}
     async with client(app) as http:
@@ -91,6 +91,25 @@ async def test_requests_over_the_rate_get_429_with_retry_after_per_known_key() -
         assert (await http.get("/v1/x")).status_code == 200
         probes = [(await http.get("/healthz")).status_code for _ in range(10)]
         assert set(probes) == {200}
+
+
+async def test_a_known_key_id_with_a_wrong_secret_counts_in_its_address_bucket() -> None:
+    """Item 4 of #18: key ids are public, so an id alone never picks the owner's bucket."""
+    app = LimitsMiddleware(
+        echo_length,
+        max_body_bytes=1024,
+        rate_per_second=2,
+        verified=lambda _scope, presented: presented == KEY,
+    )
+    forged = {"Authorization": f"Bearer {KEY[:-43]}{'b' * 43}"}
+    async with client(app) as http:
+        answers = [(await http.get("/v1/x", headers=forged)).status_code for _ in range(3)]
+        assert answers == [200, 200, 429]
+        owner = [
+            (await http.get("/v1/x", headers={"Authorization": f"Bearer {KEY}"})).status_code
+            for _ in range(2)
+        ]
+    assert owner == [200, 200]
 
 
 async def test_made_up_keys_share_the_bucket_of_their_address() -> None:
