@@ -12,7 +12,9 @@ RUN python -m pip wheel --quiet --no-deps --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.12-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# CDTT_ENV=production: the services refuse CDTT_AUTH=off (README "Security").
+ENV CDTT_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -20,6 +20,7 @@ from services.registry.cli import registry_app, units_app
 from shared.runtime import reachable
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import SERVICES, ServiceName, Settings
+from shared.web.auth import check_bind_allowed
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(units_app, name="units")
@@ -57,6 +58,7 @@ def serve(
 
     settings = Settings()
     configure_logging(service, settings.log_level)
+    check_bind_allowed(settings, host)
     asyncio.run(reachable.wait_for_servers(settings))
     uvicorn.run(
         f"services.{service}.bootstrap:create_app",

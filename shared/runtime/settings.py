@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=2000, ge=10)
     # Requests per second per API key (per client address without a known key); 429 above.
     rate_limit_per_second: float = Field(default=100.0, gt=0)
+    # The live stream (/v1/live): a comment line this often keeps proxies from closing a quiet
+    # stream, and the key is checked again as often (a revoked key's stream ends).
+    live_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # A live stream ends after this long; the browser's EventSource reconnects by itself.
+    live_max_seconds: float = Field(default=3600.0, gt=0)
+    # Live streams one API key may hold open at once, per process; 429 beyond.
+    live_streams_per_key: int = Field(default=4, ge=1)
     # The key `cdtt demo` and `cdtt simulate` send (Authorization: Bearer), when set.
     api_key: str | None = Field(default=None, repr=False)
 

@@ -13,6 +13,8 @@ and a separate short-lived token would need a signing secret shared by every agg
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Protocol
@@ -71,6 +73,29 @@ def check_auth_allowed(settings: Settings) -> None:
         )
 
 
+def loopback_only(host: str) -> bool:
+    """Whether every address `host` names (a name may resolve to several) is a loopback one."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]) for info in found}
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%", 1)[0]).is_loopback for address in addresses
+    )
+
+
+def check_bind_allowed(settings: Settings, host: str) -> None:
+    """CDTT_AUTH=off only on loopback: whatever CDTT_ENV says, never reachable from outside."""
+    check_auth_allowed(settings)
+    if not settings.auth and not loopback_only(host):
+        raise InsecureSettingsError(
+            f"CDTT_AUTH=off with --host {host}: refusing to serve every request as an "
+            "anonymous admin on an address other machines can reach. Bind 127.0.0.1 (or ::1) "
+            "for a keyless demo, or turn auth on and give clients API keys (`cdtt keys create`)."
+        )
+
+
 LIVE_COOKIE = "cdtt_live_key"
 
 _bearer = HTTPBearer(
@@ -116,12 +141,17 @@ async def _operator(principal: PrincipalDep) -> Principal:
     return principal
 
 
-async def _live_operator(
-    request: Request,
-    credentials: Credentials,
-    cookie: Annotated[str | None, Depends(_live_cookie)],
-) -> Principal:
-    presented = cookie if credentials is None else credentials.credentials
+async def _live_key(
+    credentials: Credentials, cookie: Annotated[str | None, Depends(_live_cookie)]
+) -> str | None:
+    return cookie if credentials is None else credentials.credentials
+
+
+# The key a live stream was opened with: the stream checks it again while it runs.
+LiveKeyDep = Annotated[str | None, Depends(_live_key)]
+
+
+async def _live_operator(request: Request, presented: LiveKeyDep) -> Principal:
     principal = await authenticator(request).authenticate(presented)
     principal.require_role("operator", "admin", doing="read figures")
     return principal

@@ -100,6 +100,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         wait_ready: bool = True,
         port: int | None = None,
+        host: str | None = None,
     ) -> ServiceProcess:
         """Start `cdtt serve <service>` on a free port; by default wait until it is ready.
 
@@ -111,7 +112,13 @@ class Stack:
             raise RuntimeError(f"{name} is running already")
         port = port or free_port()
         running = await asyncio.to_thread(
-            start_service, service, self.env(env), self.workdir, port=port, name=name
+            start_service,
+            service,
+            self.env(env),
+            self.workdir,
+            port=port,
+            name=name,
+            **({} if host is None else {"host": host}),
         )
         self.processes[name] = running
         self.started.append(running)

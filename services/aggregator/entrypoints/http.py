@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -44,11 +46,8 @@ from services.aggregator.entrypoints.schemas import (
 from shared.contracts.units import Edition
 from shared.runtime.settings import Settings
 from shared.web.app import ApiError
-from shared.web.auth import LiveOperatorDep, OperatorDep
-from shared.web.principal import Principal
-
-# A comment line this often keeps proxies from closing a quiet live stream.
-HEARTBEAT_SECONDS = 15.0
+from shared.web.auth import LiveKeyDep, LiveOperatorDep, OperatorDep, authenticator
+from shared.web.principal import AuthenticationError, Principal
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ class AggregatorContext:
     engine: AsyncEngine
     lag: LagReader
     feed: LiveFeed
+    # Live streams open now, per key id (CDTT_LIVE_STREAMS_PER_KEY caps them).
+    live_streams: Counter[str] = field(default_factory=Counter)
 
 
 def _context(request: Request) -> AggregatorContext:
@@ -262,9 +263,11 @@ def live_event(update: LiveUpdate) -> str:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def live(
+    request: Request,
     context: Context,
     edition: EditionParam,
     principal: LiveOperatorDep,
+    presented: LiveKeyDep,
     parent: Annotated[
         str | None,
         Query(
@@ -275,27 +278,63 @@ async def live(
 ) -> StreamingResponse:
     """Server-Sent Events: after each applied batch, the changed units with their new figures.
 
-    A key bound to a province sees only the units of that province.
+    A key bound to a province sees only the units of that province. The key is checked
+    again every CDTT_LIVE_HEARTBEAT_SECONDS (a revoked key's stream ends), a stream ends
+    after CDTT_LIVE_MAX_SECONDS (EventSource reconnects by itself), and one key holds at
+    most CDTT_LIVE_STREAMS_PER_KEY streams at once.
     """
+    settings = context.settings
+    holder = None if principal.anonymous else principal.key_id
+    if holder is not None and context.live_streams[holder] >= settings.live_streams_per_key:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"key {holder} already holds {settings.live_streams_per_key} live streams "
+            "(CDTT_LIVE_STREAMS_PER_KEY); close one first",
+            key_id=holder,
+            limit=settings.live_streams_per_key,
+        )
+    keys = authenticator(request)
+    if holder is not None:
+        # Counted from here, before the response starts, so parallel opens cannot overshoot.
+        context.live_streams[holder] += 1
+
+    async def still_valid() -> bool:
+        try:
+            await keys.authenticate(presented)
+        except AuthenticationError:
+            return False
+        return True
 
     async def events() -> AsyncIterator[str]:
-        async with context.feed.subscribe(edition) as subscription:
-            yield "retry: 2000\n: connected\n\n"
-            while True:
-                try:
-                    update = await subscription.next(HEARTBEAT_SECONDS)
-                except SubscriptionClosedError:
-                    return
-                if update is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                shown = tuple(
-                    f
-                    for f in update.figures
-                    if in_view(f, parent) and principal.covers(edition, f.path)
-                )
-                if shown:
-                    yield live_event(replace(update, figures=shown))
+        started = time.monotonic()
+        ends_at = started + settings.live_max_seconds
+        check_at = started + settings.live_heartbeat_seconds
+        try:
+            async with context.feed.subscribe(edition) as subscription:
+                yield "retry: 2000\n: connected\n\n"
+                while (now := time.monotonic()) < ends_at:
+                    if now >= check_at:
+                        if not await still_valid():
+                            return
+                        check_at = now + settings.live_heartbeat_seconds
+                    try:
+                        update = await subscription.next(max(0.0, min(check_at, ends_at) - now))
+                    except SubscriptionClosedError:
+                        return
+                    if update is None:
+                        yield ": keep-alive\n\n"
+                        continue
+                    shown = tuple(
+                        f
+                        for f in update.figures
+                        if in_view(f, parent) and principal.covers(edition, f.path)
+                    )
+                    if shown:
+                        yield live_event(replace(update, figures=shown))
+        finally:
+            if holder is not None:
+                context.live_streams[holder] -= 1
 
     return StreamingResponse(
         events(),

@@ -214,8 +214,20 @@ async def test_a_service_refuses_to_start_keyless_in_production_and_warns_when_k
         env={"CDTT_ENV": "production", "CDTT_AUTH": "off"},
         wait_ready=False,
     )
-    assert await refused.wait_exit(60) not in (None, 0)
+    assert await asyncio.to_thread(refused.wait_exit, 60) not in (None, 0)
     assert "CDTT_AUTH=off with CDTT_ENV=production" in refused.log_tail(80)
+
+    # Item 9 of #18: keyless on an address other machines reach is refused in any CDTT_ENV.
+    for host in ("0.0.0.0", "::"):
+        exposed = await stack.start(
+            "registry",
+            name=f"registry-keyless-{host.strip(':.') or 'v6'}",
+            env={"CDTT_ENV": "development", "CDTT_AUTH": "off"},
+            host=host,
+            wait_ready=False,
+        )
+        assert await asyncio.to_thread(exposed.wait_exit, 60) not in (None, 0)
+        assert f"CDTT_AUTH=off with --host {host}" in exposed.log_tail(80)
 
     keyless = await stack.start("aggregator", name="aggregator-keyless", env={"CDTT_AUTH": "off"})
     assert "NO AUTHENTICATION" in keyless.log_tail(80)

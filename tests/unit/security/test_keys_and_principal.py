@@ -6,7 +6,7 @@ import pytest
 
 from services.auth.domain import KeyRuleError, check_key_rules
 from shared.runtime.settings import Settings
-from shared.web.auth import InsecureSettingsError, check_auth_allowed
+from shared.web.auth import InsecureSettingsError, check_auth_allowed, loopback_only
 from shared.web.keys import generate_key, hash_matches, key_hash, key_id_of
 from shared.web.principal import ANONYMOUS_ADMIN, ForbiddenError, Principal
 
@@ -122,3 +122,20 @@ def test_auth_off_is_refused_in_production_only() -> None:
     check_auth_allowed(settings(env="production", auth=True))
     check_auth_allowed(settings(env="development", auth=False))
     assert settings().auth is True  # on unless said otherwise
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("127.0.0.2", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.10", False),
+        ("no-such-host.invalid", False),
+    ],
+)
+def test_keyless_serving_is_allowed_on_loopback_only(host: str, loopback: bool) -> None:
+    assert loopback_only(host) is loopback
