@@ -176,7 +176,9 @@ class TestNewTeam:
         assert refused.value.details == {"members": 501, "limit": 500}
         # Room again once a member leaves.
         fewer = domain.remove_member(team, team.members[-1].member_id, today=TODAY)
-        assert len(domain.add_member(fewer, make_member(), today=TODAY).members) == domain.MAX_MEMBERS
+        assert (
+            len(domain.add_member(fewer, make_member(), today=TODAY).members) == domain.MAX_MEMBERS
+        )
 
     def test_at_least_one_member(self) -> None:
         with pytest.raises(domain.NoMembersError):
