@@ -26,6 +26,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from shared.contracts.events.activity import OUTCOME_KINDS
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.api import ok, record_support
 from tests.e2e.stack import Stack
@@ -343,6 +344,8 @@ def csv_figures(row: dict[str, str]) -> dict[str, Any]:
         if name.endswith("_events") and name != "support_events"
     }
     return {
+        "outcomes": {kind: int(row[f"outcomes_{kind}"]) for kind in OUTCOME_KINDS},
+        "members_trained": int(row["members_trained"]),
         "code": row["code"],
         "name": row["name"],
         "level": row["level"],
@@ -357,7 +360,10 @@ def csv_figures(row: dict[str, str]) -> dict[str, Any]:
 
 
 def api_figures(unit: dict[str, Any]) -> dict[str, Any]:
+    """A served row in the CSV's terms (the CSV splits outcomes by kind, not by category)."""
     return {
+        "outcomes": unit["support"]["outcomes"],
+        "members_trained": unit["members_trained"],
         "code": unit["code"],
         "name": unit["name"],
         "level": unit["level"],
@@ -367,7 +373,10 @@ def api_figures(unit: dict[str, Any]) -> dict[str, Any]:
         "coverage": unit["coverage"],
         "events": unit["support"]["events"],
         "residents": unit["support"]["residents"],
-        "by_category": unit["support"]["by_category"],
+        "by_category": {
+            category: {"events": split["events"], "residents": split["residents"]}
+            for category, split in unit["support"]["by_category"].items()
+        },
     }
 
 
