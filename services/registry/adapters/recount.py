@@ -78,16 +78,10 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
     counted = [
         RecountedTeam(t.edition, t.level, tuple(t.path), t.members, t.trained) for t in team_rows
     ]
-    member_count = (
-        select(func.count(members.c.member_id))
-        .where(members.c.team_id == teams.c.team_id)
-        .scalar_subquery()
-    )
-    trained_count = (
-        select(func.count(members.c.trained_on))
-        .where(members.c.team_id == teams.c.team_id)
-        .scalar_subquery()
-    )
+    # Current members only, as above: former members keep their row with a left_on.
+    current = and_(members.c.team_id == teams.c.team_id, members.c.left_on.is_(None))
+    member_count = select(func.count(members.c.member_id)).where(current).scalar_subquery()
+    trained_count = select(func.count(members.c.trained_on)).where(current).scalar_subquery()
     placement_rows = await conn.execute(
         select(
             team_placements.c.edition,
@@ -101,7 +95,15 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
         .where(teams.c.status == "active", team_placements.c.edition.in_(chosen))
     )
     counted += [
-        RecountedTeam(p.edition, p.unit_level, tuple(p.unit_path), p.members, p.placed, home=False)
+        RecountedTeam(
+            p.edition,
+            p.unit_level,
+            tuple(p.unit_path),
+            p.members,
+            trained=p.trained,
+            placed=p.placed,
+            home=False,
+        )
         for p in placement_rows
     ]
     links = await conn.execute(
