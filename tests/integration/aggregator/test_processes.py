@@ -77,7 +77,7 @@ async def test_an_aggregator_killed_mid_batch_loses_and_doubles_nothing(
     doomed = await producers.start("aggregator", env={"CDTT_FAULTS": point})
     await load_units(producers)  # its first batch of unit.registered kills it
 
-    assert await doomed.wait_exit(30) == -signal.SIGKILL, doomed.log_tail()
+    assert await asyncio.to_thread(doomed.wait_exit, 30) == -signal.SIGKILL, doomed.log_tail()
     redis = Redis.from_url(settings.require_redis_url())
     try:
         pending = await redis.xpending(
