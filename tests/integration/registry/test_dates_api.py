@@ -12,7 +12,9 @@ from shared.contracts.dates import today_in_vietnam
 from tests.factories import member_body, team_body
 from tests.integration.registry.observe import created, error_code
 
-TOMORROW = (today_in_vietnam() + timedelta(days=1)).isoformat()
+# Well past today: computed when the module is collected, it must stay in the future even if
+# the run crosses midnight in Vietnam.
+IN_A_MONTH = (today_in_vietnam() + timedelta(days=30)).isoformat()
 
 
 async def dated_team(client: httpx.AsyncClient, established_on: str = "2022-03-15") -> Any:
@@ -53,7 +55,7 @@ async def test_dates_default_to_today_in_vietnam(client: httpx.AsyncClient) -> N
     ("body", "code"),
     [
         ({"established_on": "2019-12-31"}, "date_before_earliest"),
-        ({"established_on": TOMORROW}, "date_in_future"),
+        ({"established_on": IN_A_MONTH}, "date_in_future"),
         (
             {"established_on": "2022-03-15", "members": [member_body(joined_on="2022-03-14")]},
             "member_outside_team_dates",
@@ -75,7 +77,7 @@ async def test_member_and_dissolution_date_rules(client: httpx.AsyncClient) -> N
             f"{path}/members", json=member_body(joined_on="2022-03-01")
         ),
         "left_before_joined": await client.delete(f"{path}/members/{member}?left_on=2022-03-31"),
-        "date_in_future": await client.delete(f"{path}/members/{member}?left_on={TOMORROW}"),
+        "date_in_future": await client.delete(f"{path}/members/{member}?left_on={IN_A_MONTH}"),
         "dissolved_before_established": await client.post(
             f"{path}/dissolve", json={"dissolved_on": "2022-03-14"}
         ),
