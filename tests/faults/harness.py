@@ -556,7 +556,9 @@ class FaultSystem:
                     "SELECT t.team_id, t.unit_code, t.status, t.version, "
                     "coalesce(array_agg(m.member_id::text) FILTER (WHERE m.member_id IS NOT NULL),"
                     " '{}') AS members "
-                    f"FROM {R_TEAMS} t LEFT JOIN {R_MEMBERS} m USING (team_id) "
+                    # Former members keep their row with a left_on; only current ones count.
+                    f"FROM {R_TEAMS} t LEFT JOIN {R_MEMBERS} m"
+                    " ON m.team_id = t.team_id AND m.left_on IS NULL "
                     "GROUP BY t.team_id"
                 )
             }
