@@ -106,10 +106,6 @@ class EditionMismatchError(RegistryError):
     code = "edition_mismatch"
 
 
-class InvalidDateError(RegistryError):
-    code = "invalid_date"
-
-
 class FutureDateError(RegistryError):
     code = "date_in_future"
 
@@ -335,7 +331,9 @@ def new_member(
     joined_on: date | None = None,
 ) -> Member:
     if trained_on is not None:
-        check_trained_on(trained_on, today=today)
+        if today is None:
+            raise TypeError("new_member needs today to check trained_on")
+        check_date("trained_on", trained_on, today)
     return Member(
         member_id=uuid.uuid4(),
         full_name=normalize_text(full_name, what="full_name"),
@@ -346,26 +344,13 @@ def new_member(
     )
 
 
-def check_trained_on(day: date, *, today: date | None) -> None:
-    """The same window as every business date: [2020-01-01, today in Vietnam]."""
-    if today is not None and day > today:
-        raise FutureDateError(
-            f"trained_on {day} is in the future (today is {today})", trained_on=day
-        )
-    if day < EARLIEST_DATE:
-        raise InvalidDateError(
-            f"trained_on {day} is before {EARLIEST_DATE}, the earliest date cdtt knows",
-            trained_on=day,
-        )
-
-
 def record_training(
     team: Team, member_id: uuid.UUID, trained_on: date | None, *, today: date
 ) -> Team:
     """The team with one member's training date set (or cleared with None)."""
     team._require_active()
     if trained_on is not None:
-        check_trained_on(trained_on, today=today)
+        check_date("trained_on", trained_on, today)
     found = next((m for m in team.members if m.member_id == member_id), None)
     if found is None:
         raise MemberNotFoundError(

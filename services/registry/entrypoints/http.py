@@ -55,7 +55,6 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.MoreThanOneLeaderError: 422,
     domain.EditionMismatchError: 422,
     domain.FutureDateError: 422,
-    domain.InvalidDateError: 422,
     domain.OutsideProvinceError: 422,
     domain.DateBeforeEarliestError: 422,
     domain.DissolvedBeforeEstablishedError: 422,

@@ -407,7 +407,7 @@ def test_training_is_recorded_once_and_keeps_the_date_window() -> None:
     assert domain.record_training(trained, member_id, date(2022, 11, 30), today=today) is trained
     with pytest.raises(domain.FutureDateError):
         domain.record_training(team, member_id, date(2026, 11, 29), today=today)
-    with pytest.raises(domain.InvalidDateError):
+    with pytest.raises(domain.DateBeforeEarliestError):
         domain.record_training(team, member_id, date(2019, 12, 31), today=today)
-    with pytest.raises(domain.InvalidDateError):
+    with pytest.raises(domain.DateBeforeEarliestError):
         domain.new_member("Lò Thị B", "member", trained_on=date(2019, 1, 1), today=today)
