@@ -1,16 +1,24 @@
-"""`cdtt units load` and `cdtt registry replay`: official units into the registry, events out again.
+"""`cdtt units load`, `cdtt registry place-backlog` and `cdtt registry replay`: official units
+into the registry, legacy teams onto the 2025 map, events out again.
 
 Loading writes each new unit and its `unit.registered` outbox row in one transaction per
 province (a batched INSERT ... ON CONFLICT DO NOTHING RETURNING, then one batched outbox
 insert), so a second load finds everything present and emits nothing. When Redis is
 configured the command then drains the outbox itself; otherwise the registry service's
 relay sends the events when it runs.
+
+The placement backlog is a command, not a data migration: placing needs the 2025 units and
+the crosswalk, which `units load` brings after `cdtt migrate`, and it emits events (a
+`team.placed` per team, a `unit.registered` per carried village) that the aggregator must
+learn. `units load` runs it after loading, so loading the 2025 map places the legacy teams
+that were waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -93,6 +101,50 @@ async def load_units(
     )
 
 
+# Teams placed per transaction: each locks its team (by id order) and maybe a 2025 commune.
+BACKLOG_BATCH = 200
+BACKLOG_ACTOR = "cdtt registry place-backlog"
+
+
+@dataclass(frozen=True)
+class BacklogReport:
+    placed: int  # on a 2025 unit, or counted in a 2025 province (district, province teams)
+    waiting: int  # split or unmapped commune: unplaced until a publisher places them
+    seconds: float
+
+
+async def place_backlog(engine: AsyncEngine) -> BacklogReport:
+    """Place every legacy team stored without a 2025 placement, as `register_team` would
+    now (use_cases.place_backlog_team), one page of teams per transaction."""
+    started = time.perf_counter()
+    sessionmaker = make_sessionmaker(engine)
+    placed = waiting = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with unit_of_work(sessionmaker) as uow:
+            page = await uow.teams.without_placement("2025", after=after, limit=BACKLOG_BATCH)
+            for team_id in page:
+                team = await use_cases.place_backlog_team(uow, team_id, BACKLOG_ACTOR)
+                found = None if team is None else team.placement_in("2025")
+                if found is not None and found.placed:
+                    placed += 1
+                elif found is not None:
+                    waiting += 1
+        if len(page) < BACKLOG_BATCH:
+            break
+        after = page[-1]
+    return BacklogReport(placed, waiting, time.perf_counter() - started)
+
+
+def _print_backlog(report: BacklogReport) -> None:
+    console.print(
+        f"placement backlog: {report.placed:,} legacy teams placed on the 2025 map, "
+        f"{report.waiting:,} waiting for a publisher (split or unmapped commune); "
+        f"{report.seconds:.1f} s (teams of provinces whose 2025 units are not loaded wait "
+        "for `cdtt units load --edition 2025`)"
+    )
+
+
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -148,6 +200,9 @@ async def _load(
             f"{report.units - report.new_units:,} already registered; "
             f"{report.new_links:,} new crosswalk rows; {report.seconds:.1f} s"
         )
+        backlog = await place_backlog(engine)
+        if backlog.placed or backlog.waiting:
+            _print_backlog(backlog)
         if publish:
             await _publish_with_progress(engine, settings)
     return report
@@ -173,6 +228,27 @@ def load(
         asyncio.run(_load(settings, edition or settings.edition, province or [], publish))
     except UnknownProvinceError as error:
         raise typer.BadParameter(str(error), param_hint="--province") from error
+
+
+@registry_app.command("place-backlog")
+def place_backlog_command(
+    publish: Annotated[
+        bool, typer.Option(help="send the new events to Redis now (when CDTT_REDIS_URL is set)")
+    ] = True,
+) -> None:
+    """Place legacy teams stored without a 2025 placement (before placements existed, or
+    before the 2025 units were loaded); idempotent: a second run places nothing."""
+    settings = Settings()
+    asyncio.run(reachable.wait_for_servers(settings, redis=publish))
+    asyncio.run(_place_backlog(settings, publish))
+
+
+async def _place_backlog(settings: Settings, publish: bool) -> None:
+    async with engine_scope(settings.database_url_for("registry"), pool_size=2) as engine:
+        await migrate_service(engine, "registry")
+        _print_backlog(await place_backlog(engine))
+        if publish:
+            await _publish_with_progress(engine, settings)
 
 
 registry_app.command("replay")(replay_command("registry", outbox))

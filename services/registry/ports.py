@@ -61,6 +61,14 @@ class Teams(Protocol):
         """Active teams counted in a province of `edition` that wait for a placement there."""
         ...
 
+    async def without_placement(
+        self, edition: Edition, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        """Ids of teams of the other edition with no placement in `edition` although their
+        province has a successor registered there, by id, after `after` (a page of the
+        placement backlog)."""
+        ...
+
 
 class Links(Protocol):
     """The reform's crosswalk (placements.Link), read in either direction."""

@@ -229,6 +229,31 @@ async def _placement_in_2025(uow: UnitOfWork, unit: Unit, actor: str | None) -> 
     return Placement(edition="2025", unit_path=village.path, unit_level="village")
 
 
+async def place_backlog_team(
+    uow: UnitOfWork, team_id: uuid.UUID, actor: str | None = None
+) -> Team | None:
+    """Give a legacy team stored without a 2025 placement the one `register_team` would give
+    it now; emits `team.placed` (a new version) so the aggregator counts it on the 2025 map.
+
+    Such teams were stored before placements existed (registry migration 0005) or before
+    the 2025 units and the crosswalk were loaded. Dissolved teams are placed too: their
+    history belongs on the 2025 map as well. None when there is nothing to do: the team
+    has a 2025 placement already (placing again is harmless), or the 2025 map holds no
+    successor of its province yet.
+    """
+    before = await get_team(uow, team_id, lock=True)
+    if before.edition != "legacy" or before.placement_in("2025") is not None:
+        return None
+    unit = await get_unit(uow, before.edition, before.unit_code)
+    placement = await _placement_in_2025(uow, unit, actor)
+    if placement is None:
+        return None
+    after = replace(before, placements=(*before.placements, placement), version=before.version + 1)
+    await uow.teams.save(before, after)
+    await uow.publish([team_event(after, before, actor, TeamPlaced)])
+    return after
+
+
 async def register_links(uow: UnitOfWork, links: Sequence[placements.Link]) -> int:
     """Crosswalk rows not yet stored, added (loading is idempotent); how many were new."""
     return await uow.links.add_new(links)

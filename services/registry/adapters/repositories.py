@@ -285,6 +285,32 @@ class TeamRepository:
         )
         return await self._load(teams.c.team_id.in_(waiting) & (teams.c.status == "active"))
 
+    async def without_placement(
+        self, edition: Edition, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        placed = select(team_placements.c.team_id).where(
+            team_placements.c.team_id == teams.c.team_id, team_placements.c.edition == edition
+        )
+        # Only teams whose province has a registered successor there: the others would be
+        # loaded for nothing until that edition's units are loaded.
+        successor = units.alias("successor")
+        has_successor = (
+            select(unit_links.c.new_code)
+            .join(
+                successor,
+                (successor.c.edition == edition) & (successor.c.code == unit_links.c.new_code),
+            )
+            .where(unit_links.c.level == "province", unit_links.c.legacy_code == units.c.path[1])
+        )
+        query = (
+            select(teams.c.team_id)
+            .join(units, (units.c.edition == teams.c.edition) & (units.c.code == teams.c.unit_code))
+            .where(teams.c.edition != edition, ~placed.exists(), has_successor.exists())
+        )
+        if after is not None:
+            query = query.where(teams.c.team_id > after)
+        return list(await self._session.scalars(query.order_by(teams.c.team_id).limit(limit)))
+
     async def get(self, team_id: uuid.UUID, *, lock: bool = False) -> Team | None:
         """One team with its members; `lock` holds the team row so changes apply in order."""
         found = await self._load(teams.c.team_id == team_id, lock=lock)

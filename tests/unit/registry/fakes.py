@@ -105,6 +105,16 @@ class FakeTeams:
             and p.unit_path[0] == province_code
         ][::-1]
 
+    async def without_placement(
+        self, edition: Edition, *, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
+        waiting = sorted(
+            team.team_id
+            for team in self.rows.values()
+            if team.edition != edition and team.placement_in(edition) is None
+        )
+        return [t for t in waiting if after is None or t > after][:limit]
+
 
 @dataclass
 class FakeLinks:

@@ -75,6 +75,28 @@ async def test_a_legacy_team_without_the_2025_map_has_no_placement() -> None:
     assert team.placements == ()
 
 
+async def test_the_backlog_places_a_team_stored_before_the_2025_map_once() -> None:
+    uow = registry_with_map()
+    team = await register(uow, LEGACY_COMMUNE)
+    assert await uow.teams.without_placement("2025", after=None, limit=10) == [team.team_id]
+    # Nothing to place it on yet: left as it is, no event.
+    assert await use_cases.place_backlog_team(uow, team.team_id) is None
+
+    mapped = two_maps()
+    mapped.teams.rows = uow.teams.rows
+    placed = await use_cases.place_backlog_team(mapped, team.team_id)
+    assert placed is not None
+    assert placed.version == team.version + 1
+    assert placed.placements == (
+        Placement(edition="2025", unit_path=("15", "04381"), unit_level="commune"),
+    )
+    (event,) = mapped.published
+    assert isinstance(event, TeamPlaced)
+    assert event.payload.placements == placed.placements
+    assert await mapped.teams.without_placement("2025", after=None, limit=10) == []
+    assert await use_cases.place_backlog_team(mapped, team.team_id) is None
+
+
 async def test_a_village_is_carried_once_under_the_successor_commune() -> None:
     uow = two_maps()
     village = await use_cases.register_village(
