@@ -127,22 +127,32 @@ class ScopeRecount:
     coverage: dict[str, dict[str, int]]  # level below the scope -> {"covered", "total"}
 
 
+# A team counts at its own unit, and (a legacy team in 2025) at its placement: `code` is
+# the unit it covers there, NULL when it covers none (a district team, or one awaiting a
+# placement, counted in its province only).
 _SCOPE = text("""
 WITH scope AS (
   SELECT * FROM registry.units
   WHERE edition = :edition AND (:code = '' OR path[:depth] = :code)
+),
+counted AS (
+  SELECT t.team_id, t.unit_code AS code FROM registry.teams t JOIN scope u ON u.code = t.unit_code
+  WHERE t.edition = :edition AND t.status = 'active'
+  UNION ALL
+  SELECT p.team_id,
+         CASE WHEN p.unit_level IS NOT NULL THEN p.unit_path[array_length(p.unit_path, 1)] END
+  FROM registry.team_placements p JOIN registry.teams t ON t.team_id = p.team_id
+  WHERE p.edition = :edition AND t.status = 'active'
+    AND (:code = '' OR p.unit_path[:depth] = :code)
 )
 SELECT
-  (SELECT count(*) FROM registry.teams t JOIN scope u ON u.code = t.unit_code
-    WHERE t.edition = :edition AND t.status = 'active') AS teams,
-  (SELECT count(*) FROM registry.members m JOIN registry.teams t ON t.team_id = m.team_id
-    JOIN scope u ON u.code = t.unit_code WHERE t.edition = :edition AND t.status = 'active'
-    AND m.left_on IS NULL)
-    AS members,
+  (SELECT count(*) FROM counted) AS teams,
+  (SELECT count(*) FROM registry.members m JOIN counted c ON c.team_id = m.team_id
+    WHERE m.left_on IS NULL) AS members,
   (SELECT json_object_agg(level, json_build_object('covered', covered, 'total', total))
-   FROM (SELECT u.level, count(*) AS total, count(t.team_id) AS covered FROM scope u
-         LEFT JOIN registry.teams t ON t.edition = u.edition AND t.unit_code = u.code
-           AND t.status = 'active'
+   FROM (SELECT u.level, count(*) AS total, count(c.code) AS covered FROM scope u
+         -- Several legacy teams may be placed on one merged commune: covered once.
+         LEFT JOIN (SELECT DISTINCT code FROM counted) c ON c.code = u.code
          WHERE u.code <> :code GROUP BY u.level) AS levels)::text AS coverage
 """)
 
@@ -151,7 +161,8 @@ async def recount_scope(
     conn: AsyncConnection, edition: Edition, code: str, depth: int
 ) -> ScopeRecount:
     """Teams, members and covered/total per level in the subtree of `code`, the unit at
-    `depth` of its path ("" and 0: the nation), counted in one statement."""
+    `depth` of its path ("" and 0: the nation), counted in one statement; in 2025 legacy
+    teams count where they are placed, as the aggregator's figures count them."""
     row: Any = (
         await conn.execute(_SCOPE, {"edition": edition, "code": code, "depth": depth})
     ).one()

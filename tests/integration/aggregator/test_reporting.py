@@ -15,7 +15,9 @@ from services.aggregator.adapters.store import projection_store
 from services.aggregator.entrypoints.schemas import reporting_row
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamDissolved
+from shared.contracts.events.registry import Placement
 from shared.contracts.streams import REGISTRY_EVENTS
+from shared.contracts.units import Level
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
@@ -80,3 +82,72 @@ async def test_reporting_counts_teams_with_support_in_the_month_and_names_the_si
     april_rows = {row.code: reporting_row(row) for row in april}
     assert april_rows["04378"].reporting_rate == 0.5
     assert [s.team_id for s in april_rows["04378"].silent or []] == [reported]
+
+
+async def test_reporting_on_the_2025_map_counts_legacy_teams_where_they_are_placed(
+    engine: AsyncEngine,
+) -> None:
+    """In 2025, a legacy team counts at its placement (as the figures count it); a team that
+    waits for one counts in its province only; both report by their own support."""
+    on_commune, on_village, waiting = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    new_commune, new_village = ("15", "04381"), ("15", "04381", "04381-001")
+
+    def placed(path: tuple[str, ...], level: Level | None, *, ok: bool = True) -> Placement:
+        return Placement(edition="2025", unit_path=path, unit_level=level, placed=ok)
+
+    await apply(
+        engine,
+        [
+            unit_registered(PROVINCE, "province"),
+            unit_registered(DISTRICT, "district"),
+            unit_registered(LANG_THIP, "commune"),
+            unit_registered(KHE_DUA, "village"),
+            unit_registered(AN_BINH, "commune"),
+            unit_registered(PROVINCE, "province", edition="2025"),
+            unit_registered(new_commune, "commune", edition="2025"),
+            unit_registered(new_village, "village", edition="2025"),
+            team_event(
+                TeamCreated,
+                on_commune,
+                LANG_THIP,
+                "commune",
+                version=1,
+                member_count=2,
+                placements=(placed(new_commune, "commune"),),
+            ),
+            team_event(
+                TeamCreated,
+                on_village,
+                KHE_DUA,
+                "village",
+                version=1,
+                member_count=3,
+                placements=(placed(new_village, "village"),),
+            ),
+            team_event(
+                TeamCreated,
+                waiting,
+                AN_BINH,
+                "commune",
+                version=1,
+                member_count=1,
+                placements=(placed(PROVINCE, None, ok=False),),
+            ),
+            support_recorded(on_village, KHE_DUA, day=date(2024, 5, 3)),
+        ],
+    )
+
+    async with snapshot(engine) as conn:
+        provinces = await read_reporting(conn, "2025", (), "2024-05", with_silent=True)
+        communes = await read_reporting(conn, "2025", PROVINCE, "2024-05", with_silent=True)
+        legacy = await read_reporting(conn, "legacy", (), "2024-05", with_silent=True)
+
+    (lao_cai,) = [reporting_row(row) for row in provinces]
+    assert (lao_cai.code, lao_cai.active_teams, lao_cai.reporting_teams) == ("15", 3, 1)
+    (commune,) = [reporting_row(row) for row in communes]
+    assert (commune.code, commune.active_teams, commune.reporting_teams) == ("04381", 2, 1)
+    # The silent team is named with the 2025 unit it is placed on.
+    assert [(s.team_id, s.unit_code) for s in commune.silent or []] == [(on_commune, "04381")]
+    # The legacy map is unchanged: each team once, at its own unit.
+    (yen_bai,) = [reporting_row(row) for row in legacy]
+    assert (yen_bai.active_teams, yen_bai.reporting_teams) == (3, 1)

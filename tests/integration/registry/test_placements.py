@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.registry.adapters.official_units import official_units
+from services.registry.adapters.recount import recount_scope
 from services.registry.cli import LoadReport, load_units
 from shared.contracts.events import TeamPlaced, decode_event
 from shared.contracts.events.registry import TEAM_SCHEMA_VERSION
@@ -180,3 +181,34 @@ async def test_a_2025_team_has_no_legacy_placement(
         f"/v1/teams/{team['team_id']}/placement", json={"edition": "2025", "unit_code": "04381"}
     )
     assert (put.status_code, error_code(put)) == (422, "edition_mismatch")
+
+
+async def test_the_scope_recount_counts_legacy_teams_where_they_are_placed(
+    client: httpx.AsyncClient, both_maps: None, engine: AsyncEngine
+) -> None:
+    came_from = (await client.get(f"/v1/units/{LANG_THIP_2025}/predecessors?edition=2025")).json()
+    merged = sorted(u["code"] for u in came_from["items"] if u["code"].isdigit())
+    assert len(merged) >= 2, merged  # two legacy communes, one merged 2025 commune
+    for code in merged[:2]:
+        created(await client.post("/v1/teams", json=team_body(code)))
+    village = created(
+        await client.post(
+            "/v1/units",
+            json={"parent_code": merged[0], "name": "Thôn Khe Cạn", "edition": "legacy"},
+        )
+    )
+    created(await client.post("/v1/teams", json=team_body(village["code"])))
+    created(await client.post("/v1/teams", json=team_body(LEGACY_DISTRICT)))
+
+    async with engine.connect() as conn:
+        lao_cai = await recount_scope(conn, "2025", "15", 1)
+        commune = await recount_scope(conn, "2025", LANG_THIP_2025, 2)
+        nation = await recount_scope(conn, "2025", "", 0)
+        yen_bai = await recount_scope(conn, "legacy", LEGACY_PROVINCE, 1)
+    assert (lao_cai.teams, lao_cai.members) == (4, 12)
+    # Two legacy teams on one merged commune cover it once; the district team covers none.
+    assert lao_cai.coverage["commune"]["covered"] == 1
+    assert lao_cai.coverage["village"] == {"covered": 1, "total": 1}
+    assert (commune.teams, commune.coverage["village"]) == (3, {"covered": 1, "total": 1})
+    assert (nation.teams, nation.coverage["province"]) == (4, {"covered": 0, "total": 2})
+    assert (yen_bai.teams, yen_bai.members) == (4, 12)
