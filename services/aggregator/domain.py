@@ -8,7 +8,7 @@ unit can have (unit codes are never empty), so national figures are one key read
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Final, NamedTuple
@@ -31,6 +31,14 @@ class FigureKey(NamedTuple):
     @property
     def is_national(self) -> bool:
         return self.code == NATIONAL
+
+
+class DayKey(NamedTuple):
+    """One day of a unit's (or a nation's) history: the changes dated on that day."""
+
+    edition: Edition
+    code: str
+    day: date
 
 
 def scope_keys(edition: Edition, unit_path: UnitPath) -> list[FigureKey]:
@@ -148,6 +156,20 @@ class FigureDelta:
 
 
 COUNTERS: Final = tuple(f.name for f in fields(FigureDelta))
+# What the history keeps per day: the counters teams change (units carry no dates: totals
+# are today's map; support is dated on its own, per day and category).
+HISTORY_COUNTERS: Final = (
+    "teams",
+    "members",
+    "members_trained",
+    "direct_teams",
+    "covered_province",
+    "covered_district",
+    "covered_commune",
+    "covered_village",
+    "unplaced_teams",
+    "unplaced_members",
+)
 
 
 class SupportKey(NamedTuple):
@@ -156,6 +178,15 @@ class SupportKey(NamedTuple):
     edition: Edition
     code: str
     bucket: str
+
+
+class SupportDayKey(NamedTuple):
+    """Support of one unit's subtree on one day (occurred_on) in one category."""
+
+    edition: Edition
+    code: str
+    day: date
+    category: str
 
 
 @dataclass(slots=True)
@@ -240,6 +271,65 @@ class Spot:
         return FigureKey(self.edition, self.path[-1])
 
 
+class MemberStep(NamedTuple):
+    day: date
+    members: int
+    trained: int
+
+
+def member_steps(
+    established_on: date,
+    dissolved_on: date | None,
+    periods: Sequence[tuple[date, date | None, date | None]],
+) -> tuple[MemberStep, ...]:
+    """Members counted each day, as changes by day: `periods` are (joined, left, trained).
+
+    A member counts from joined_on until the day before left_on, and only while the team
+    does (from established_on until the day before dissolved_on); trained from trained_on
+    on, within that.
+    """
+    steps: dict[date, list[int]] = {}
+
+    def step(day: date, members: int, trained: int) -> None:
+        row = steps.setdefault(day, [0, 0])
+        row[0] += members
+        row[1] += trained
+
+    for joined, left, trained_on in periods:
+        start = max(joined, established_on)
+        ends = [d for d in (left, dissolved_on) if d is not None]
+        end = min(ends) if ends else None
+        if end is not None and start >= end:
+            continue
+        step(start, 1, 0)
+        if end is not None:
+            step(end, -1, 0)
+        if trained_on is not None:
+            trained_from = max(start, trained_on)
+            if end is None or trained_from < end:
+                step(trained_from, 0, 1)
+                if end is not None:
+                    step(end, 0, -1)
+    return tuple(
+        MemberStep(day, members, trained)
+        for day, (members, trained) in sorted(steps.items())
+        if members or trained
+    )
+
+
+def covered_steps(direct_steps: Mapping[date, int]) -> dict[date, int]:
+    """A unit's coverage by day (+1 the day its first active team starts, -1 the day the
+    last one stops) from its active-team count as changes by day."""
+    covered: dict[date, int] = {}
+    running = 0
+    for day in sorted(direct_steps):
+        before = running
+        running += direct_steps[day]
+        if (before > 0) != (running > 0):
+            covered[day] = 1 if running > 0 else -1
+    return covered
+
+
 @dataclass(frozen=True, slots=True)
 class TeamRecord:
     """The newest state of a team seen so far, and what it contributes to the figures."""
@@ -254,6 +344,13 @@ class TeamRecord:
     trained_count: int = 0
     # Its placements on the other map (none before schema 2 or for a 2025 team).
     placements: tuple[Spot, ...] = ()
+    # Business dates; None for a state stored before the history was kept (it added
+    # nothing to the history, so it subtracts nothing either).
+    established_on: date | None = None
+    dissolved_on: date | None = None
+    # Its members' history: (day, members joining minus leaving, trained likewise), by day,
+    # already clipped to the team's own dates.
+    member_steps: tuple[MemberStep, ...] = ()
 
     @property
     def active(self) -> bool:

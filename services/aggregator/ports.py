@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from datetime import date
 from typing import Protocol
 
 from services.aggregator import domain
@@ -42,10 +43,19 @@ class ProjectionStore(Protocol):
     ) -> dict[domain.FigureKey, int]:
         """Add the deltas; return `direct_teams` after the addition for the `report` keys."""
 
+    async def direct_history(
+        self, keys: Collection[domain.FigureKey]
+    ) -> dict[domain.FigureKey, dict[date, int]]:
+        """Each unit's count of attached teams as changes by day (days without one left out)."""
+
+    async def add_history(self, deltas: Mapping[domain.DayKey, domain.FigureDelta]) -> None:
+        """Add the dated changes (HISTORY_COUNTERS) per unit and day."""
+
     async def add_support(
         self,
         by_category: Mapping[domain.SupportKey, domain.SupportDelta],
         by_month: Mapping[domain.SupportKey, domain.SupportDelta],
+        by_day: Mapping[domain.SupportDayKey, domain.SupportDelta],
     ) -> None: ...
 
     async def add_team_months(self, team_months: Collection[tuple[uuid.UUID, str]]) -> None:

@@ -6,6 +6,14 @@ the store says which events and units are new and what each team's stored state 
 deltas and reports each unit's active-team count, `coverage_deltas` turns the units
 that became covered (or stopped being covered) into covered-count changes above them.
 
+History by business date rides in the same plan: every counter a team changes is also
+kept as changes per (unit, day) — a team counts from established_on until the day before
+dissolved_on, each member within that from joined_on until the day before left_on — and
+support per (unit, day, category) of occurred_on. A newer state subtracts the stored
+state's dated changes and adds its own, as for the live figures; `dated_coverage_deltas`
+then turns each unit's active-team count by day into covered-count changes by day above
+it, from the unit's stored history (read under its figures row lock).
+
 Why the result does not depend on order or duplicates:
 - units count in the denominators only the first time the store sees them;
 - a team contributes its newest state only: a newer version subtracts the stored
@@ -18,19 +26,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from services.aggregator.domain import (
+    DayKey,
     FigureDelta,
     FigureKey,
     Spot,
+    SupportDayKey,
     SupportDelta,
     SupportKey,
     TeamRecord,
     UnitRecord,
     ancestor_keys,
+    covered_steps,
+    member_steps,
     month_of,
     scope_keys,
 )
+from shared.contracts.dates import today_in_vietnam
 from shared.contracts.events import (
     Event,
     SupportRecorded,
@@ -59,7 +73,12 @@ def unit_record(event: UnitRegistered) -> UnitRecord:
 
 
 def team_record(event: TeamEvent) -> TeamRecord:
-    team = event.payload
+    team = event.dated()
+    established = team.established_on or today_in_vietnam(event.occurred_at)  # dated() sets it
+    periods = [
+        (m.joined_on or established, m.left_on, m.trained_on)
+        for m in (*team.members, *team.former_members)
+    ]
     return TeamRecord(
         team_id=team.team_id,
         edition=event.edition,
@@ -72,6 +91,9 @@ def team_record(event: TeamEvent) -> TeamRecord:
         placements=tuple(
             Spot(p.edition, p.unit_path, p.unit_level, p.placed) for p in team.placements
         ),
+        established_on=established,
+        dissolved_on=team.dissolved_on,
+        member_steps=member_steps(established, team.dissolved_on, periods),
     )
 
 
@@ -116,6 +138,16 @@ class DirectChange:
 
 
 @dataclass(slots=True)
+class DatedDirectChange:
+    """Changes by day to the number of teams attached to one unit, and where that unit is."""
+
+    edition: Edition
+    unit_path: UnitPath
+    level: Level
+    steps: dict[date, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Plan:
     """Everything one batch changes, summed per key; zero deltas kept on purpose.
 
@@ -131,11 +163,22 @@ class Plan:
     by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     # (team, "YYYY-MM") a team recorded support in: what reporting rates count.
     team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    # History by business date: team counters' changes per day, each covering unit's
+    # team count by day (for the dated coverage), and support per day and category.
+    history: dict[DayKey, FigureDelta] = field(default_factory=dict)
+    dated_direct: dict[FigureKey, DatedDirectChange] = field(default_factory=dict)
+    by_day: dict[SupportDayKey, SupportDelta] = field(default_factory=dict)
 
     def add(self, key: FigureKey, delta: FigureDelta) -> None:
         row = self.figures.get(key)
         if row is None:
             row = self.figures[key] = FigureDelta()
+        row.add(delta)
+
+    def add_history(self, key: DayKey, delta: FigureDelta) -> None:
+        row = self.history.get(key)
+        if row is None:
+            row = self.history[key] = FigureDelta()
         row.add(delta)
 
     def changed_keys(self) -> set[FigureKey]:
@@ -192,10 +235,14 @@ def _replace_team(plan: Plan, old: TeamRecord | None, new: TeamRecord) -> None:
     """
     plan.teams[new.team_id] = new
     for team, sign in ((old, -1), (new, 1)):
-        if team is None or not team.active:
+        if team is None:
             continue
-        for spot in team.spots():
-            _count_spot(plan, spot, sign, team.member_count, team.trained_count)
+        if team.active:
+            for spot in team.spots():
+                _count_spot(plan, spot, sign, team.member_count, team.trained_count)
+        if team.established_on is not None:
+            for spot in team.spots():
+                _date_spot(plan, spot, sign, team, team.established_on)
 
 
 def _count_spot(plan: Plan, spot: Spot, sign: int, members: int, trained: int) -> None:
@@ -225,6 +272,79 @@ def _count_spot(plan: Plan, spot: Spot, sign: int, members: int, trained: int) -
     )
 
 
+def _date_spot(plan: Plan, spot: Spot, sign: int, team: TeamRecord, established: date) -> None:
+    """The team's dated changes at one spot: it starts and stops counting, members come and go.
+
+    A dissolved team keeps its past here (it left the live figures only).
+    """
+    covers = spot.level is not None
+    days = [(established, sign)]
+    if team.dissolved_on is not None:
+        days.append((team.dissolved_on, -sign))
+    for key in scope_keys(spot.edition, spot.path):
+        direct = covers and key == spot.unit_key
+        for day, step in days:
+            plan.add_history(
+                DayKey(key.edition, key.code, day),
+                FigureDelta(
+                    teams=step,
+                    direct_teams=step if direct else 0,
+                    unplaced_teams=0 if spot.placed else step,
+                ),
+            )
+        for day, members, trained in team.member_steps:
+            plan.add_history(
+                DayKey(key.edition, key.code, day),
+                FigureDelta(
+                    members=sign * members,
+                    members_trained=sign * trained,
+                    unplaced_members=0 if spot.placed else sign * members,
+                ),
+            )
+    if spot.level is None:
+        return
+    # The unit's figures row is locked first (key order) by every batch that changes its
+    # dated team count, so its stored history read afterwards is the latest committed.
+    plan.add(spot.unit_key, FigureDelta())
+    change = plan.dated_direct.get(spot.unit_key)
+    if change is None:
+        change = plan.dated_direct[spot.unit_key] = DatedDirectChange(
+            spot.edition, spot.path, spot.level
+        )
+    for day, step in days:
+        change.steps[day] = change.steps.get(day, 0) + step
+
+
+def dated_coverage_deltas(
+    changes: Mapping[FigureKey, DatedDirectChange],
+    stored: Mapping[FigureKey, Mapping[date, int]],
+) -> dict[DayKey, FigureDelta]:
+    """Covered-count changes by day above each unit whose team count by day changed.
+
+    `stored`: each changed unit's team count as changes by day before this batch (read
+    under its figures row lock); the unit's coverage by day before and after this batch's
+    changes are compared, and the difference is dated on its ancestors.
+    """
+    deltas: dict[DayKey, FigureDelta] = {}
+    for key, change in sorted(changes.items()):
+        before = dict(stored.get(key, {}))
+        after = dict(before)
+        for day, step in change.steps.items():
+            after[day] = after.get(day, 0) + step
+        was, now = covered_steps(before), covered_steps(after)
+        for day in sorted(was.keys() | now.keys()):
+            shift = now.get(day, 0) - was.get(day, 0)
+            if not shift:
+                continue
+            covered = FigureDelta()
+            setattr(covered, f"covered_{change.level}", shift)
+            for ancestor in ancestor_keys(change.edition, change.unit_path):
+                deltas.setdefault(DayKey(ancestor.edition, ancestor.code, day), FigureDelta()).add(
+                    covered
+                )
+    return deltas
+
+
 def _count_support(plan: Plan, event: SupportRecorded) -> None:
     support = event.payload
     # Version 1 events carry no outcomes: the contract reads them as zeros.
@@ -249,6 +369,11 @@ def _count_support(plan: Plan, event: SupportRecorded) -> None:
             if row is None:
                 row = split[support_key] = SupportDelta()
             row.add(one)
+        day_key = SupportDayKey(key.edition, key.code, support.occurred_on, support.category)
+        day_row = plan.by_day.get(day_key)
+        if day_row is None:
+            day_row = plan.by_day[day_key] = SupportDelta()
+        day_row.add(one)
 
 
 def coverage_deltas(

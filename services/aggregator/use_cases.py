@@ -2,7 +2,7 @@
 
 The caller opens the store on a transaction and commits it after `apply_batch` returns;
 only then are the stream entries acknowledged. Everything the store writes, it writes
-in key order (events, units, teams, figures, support), so concurrent batches of several
+in key order (events, units, teams, figures, history, support), so concurrent batches of several
 aggregator processes wait for each other instead of deadlocking.
 """
 
@@ -15,6 +15,7 @@ from services.aggregator.domain import FigureKey
 from services.aggregator.ports import ProjectionStore
 from services.aggregator.projections import (
     coverage_deltas,
+    dated_coverage_deltas,
     first_of_each,
     newest_teams,
     plan_batch,
@@ -63,7 +64,14 @@ async def apply_batch(
     coverage = coverage_deltas(plan.direct_changes, direct_now)
     if coverage:
         await store.add_figures(coverage, ())
-    await store.add_support(plan.by_category, plan.by_month)
+    if plan.dated_direct:
+        # Read under the units' figures row locks taken just above: the latest committed.
+        stored_direct = await store.direct_history(plan.dated_direct.keys())
+        for day_key, delta in dated_coverage_deltas(plan.dated_direct, stored_direct).items():
+            plan.add_history(day_key, delta)
+    if plan.history:
+        await store.add_history(plan.history)
+    await store.add_support(plan.by_category, plan.by_month, plan.by_day)
     if plan.team_months:
         await store.add_team_months(plan.team_months)
     changed = frozenset(plan.changed_keys())

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, and_, literal, select, tuple_
+from sqlalchemy import Row, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.adapters.tables import (
     figures,
+    figures_by_day,
     support_by_category,
+    support_by_day,
     support_by_month,
     units,
 )
 from services.aggregator.domain import (
     COUNTERS,
+    HISTORY_COUNTERS,
     NATIONAL,
     NATIONAL_NAME,
     SUPPORT_COUNTERS,
@@ -104,8 +108,75 @@ async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list
     return found
 
 
-async def read_figures(conn: AsyncConnection, keys: Collection[FigureKey]) -> list[UnitFigures]:
-    """The figures of the given units (and national rows), those that exist, in key order."""
+# FigureDelta's support counters, in SUPPORT_COUNTERS order.
+_SUPPORT_FIGURES = (
+    "support_events",
+    "support_residents",
+    "vneid_activations",
+    "public_service_dossiers",
+    "payment_accounts",
+    "ecommerce_accounts",
+    "other_accounts",
+)
+
+
+async def _as_of(conn: AsyncConnection, found: list[UnitFigures], day: date) -> list[UnitFigures]:
+    """The figures at the end of `day` by business dates: every dated counter and the
+    support splits summed from the history up to that day; totals stay today's map."""
+    by_key = {f.key: f for f in found}
+    for target in found:
+        for name in (*HISTORY_COUNTERS, *_SUPPORT_FIGURES):
+            setattr(target.counters, name, 0)
+        target.by_category, target.by_month = {}, {}
+    month = func.to_char(support_by_day.c.day, "YYYY-MM")
+    for chunk in _chunks(by_key.keys()):
+        dated = await conn.execute(
+            select(
+                figures_by_day.c.edition,
+                figures_by_day.c.code,
+                *(func.sum(figures_by_day.c[name]).label(name) for name in HISTORY_COUNTERS),
+            )
+            .where(
+                tuple_(figures_by_day.c.edition, figures_by_day.c.code).in_(chunk),
+                figures_by_day.c.day <= day,
+            )
+            .group_by(figures_by_day.c.edition, figures_by_day.c.code)
+        )
+        for row in dated:
+            counters = by_key[FigureKey(row.edition, row.code)].counters
+            for name in HISTORY_COUNTERS:
+                setattr(counters, name, int(row._mapping[name]))
+        support = await conn.execute(
+            select(
+                support_by_day.c.edition,
+                support_by_day.c.code,
+                support_by_day.c.category,
+                month.label("month"),
+                *(func.sum(support_by_day.c[name]).label(name) for name in SUPPORT_COUNTERS),
+            )
+            .where(
+                tuple_(support_by_day.c.edition, support_by_day.c.code).in_(chunk),
+                support_by_day.c.day <= day,
+            )
+            .group_by(
+                support_by_day.c.edition, support_by_day.c.code, support_by_day.c.category, month
+            )
+        )
+        for row in support:
+            target = by_key[FigureKey(row.edition, row.code)]
+            one = SupportDelta(*(int(row._mapping[name]) for name in SUPPORT_COUNTERS))
+            target.by_category.setdefault(row.category, SupportDelta()).add(one)
+            target.by_month.setdefault(row.month, SupportDelta()).add(one)
+            for name, value in zip(_SUPPORT_FIGURES, one.as_tuple(), strict=True):
+                setattr(target.counters, name, getattr(target.counters, name) + value)
+    return found
+
+
+async def read_figures(
+    conn: AsyncConnection, keys: Collection[FigureKey], as_of: date | None = None
+) -> list[UnitFigures]:
+    """The figures of the given units (and national rows), those that exist, in key order;
+    live, or (`as_of`) at the end of that day."""
     found = []
     for chunk in _chunks(keys):
         rows = await conn.execute(
@@ -122,11 +193,15 @@ async def read_figures(conn: AsyncConnection, keys: Collection[FigureKey]) -> li
             .order_by(figures.c.edition, figures.c.code)
         )
         found += [_unit_figures(r) for r in rows]
+    if as_of is not None:
+        return await _as_of(conn, found, as_of)
     return await _with_support(conn, found)
 
 
-async def read_unit(conn: AsyncConnection, edition: Edition, code: str) -> UnitFigures | None:
-    found = await read_figures(conn, [FigureKey(edition, code)])
+async def read_unit(
+    conn: AsyncConnection, edition: Edition, code: str, as_of: date | None = None
+) -> UnitFigures | None:
+    found = await read_figures(conn, [FigureKey(edition, code)], as_of)
     return found[0] if found else None
 
 
@@ -138,7 +213,7 @@ async def unit_known(conn: AsyncConnection, edition: Edition, code: str) -> bool
 
 
 async def read_children(
-    conn: AsyncConnection, edition: Edition, parent_code: str | None
+    conn: AsyncConnection, edition: Edition, parent_code: str | None, as_of: date | None = None
 ) -> list[UnitFigures]:
     """Figures of the units directly under `parent_code` (None: the provinces), by code."""
     parent = (
@@ -161,15 +236,100 @@ async def read_children(
         .where(units.c.edition == edition, parent)
         .order_by(units.c.code)
     )
-    return await _with_support(conn, [_unit_figures(r) for r in rows])
+    children = [_unit_figures(r) for r in rows]
+    if as_of is not None:
+        return await _as_of(conn, children, as_of)
+    return await _with_support(conn, children)
 
 
-async def read_national(conn: AsyncConnection, edition: Edition) -> UnitFigures:
+async def read_national(
+    conn: AsyncConnection, edition: Edition, as_of: date | None = None
+) -> UnitFigures:
     """The edition's national row; zeros before anything of that edition was applied."""
-    found = await read_figures(conn, [FigureKey(edition, NATIONAL)])
+    found = await read_figures(conn, [FigureKey(edition, NATIONAL)], as_of)
     if found:
         return found[0]
     return UnitFigures(FigureKey(edition, NATIONAL), NATIONAL_NAME, None, (), FigureDelta())
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    """One month of a series: the dated counters at its end, and the month's support."""
+
+    month: str  # "YYYY-MM"
+    counters: FigureDelta
+    support: SupportDelta
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """ "YYYY-MM" months from `first` to `last`, both included."""
+    year, month = int(first[:4]), int(first[5:])
+    months = []
+    while (current := f"{year:04d}-{month:02d}") <= last:
+        months.append(current)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+async def read_series(
+    conn: AsyncConnection, unit: UnitFigures, months: list[str]
+) -> list[MonthFigures]:
+    """`unit`'s figures at the end of each of `months` (consecutive, oldest first).
+
+    Two index ranges on the unit's key: its dated changes summed per month (every month
+    up to the last: the first month's figures include all before it), and its support by
+    month. Totals stay today's map's (units carry no dates).
+    """
+    key = unit.key
+    month = func.to_char(figures_by_day.c.day, "YYYY-MM")
+    rows = await conn.execute(
+        select(
+            month.label("month"),
+            *(func.sum(figures_by_day.c[name]).label(name) for name in HISTORY_COUNTERS),
+        )
+        .where(
+            figures_by_day.c.edition == key.edition,
+            figures_by_day.c.code == key.code,
+            figures_by_day.c.day < _first_day_after(months[-1]),
+        )
+        .group_by(month)
+        .order_by(month)
+    )
+    changes = {row.month: row for row in rows}
+    support_rows = await conn.execute(
+        select(support_by_month.c.month, *(support_by_month.c[n] for n in SUPPORT_COUNTERS)).where(
+            support_by_month.c.edition == key.edition,
+            support_by_month.c.code == key.code,
+            support_by_month.c.month.between(months[0], months[-1]),
+        )
+    )
+    support = {
+        row.month: SupportDelta(*(row._mapping[n] for n in SUPPORT_COUNTERS))
+        for row in support_rows
+    }
+    running = FigureDelta(
+        **{name: getattr(unit.counters, name) for name in COUNTERS if name.startswith("total_")}
+    )
+    for earlier, row in changes.items():
+        if earlier < months[0]:
+            _add_dated(running, row)
+    series = []
+    for current in months:
+        if current in changes:
+            _add_dated(running, changes[current])
+        counters = replace(running)
+        series.append(MonthFigures(current, counters, support.get(current, SupportDelta())))
+    return series
+
+
+def _add_dated(counters: FigureDelta, row: Row[Any]) -> None:
+    for name in HISTORY_COUNTERS:
+        setattr(counters, name, getattr(counters, name) + int(row._mapping[name]))
+
+
+def _first_day_after(month: str) -> date:
+    year, number = int(month[:4]), int(month[5:])
+    return date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Every write sorts its rows by primary key and sums deltas per key first (a key may not
 appear twice in one INSERT ... ON CONFLICT), and the tables are always written in the
-same order (processed events, units, team states, figures, support). Two aggregator
+same order (processed events, units, team states, figures, history, support). Two aggregator
 processes whose batches share keys therefore queue on the first shared row instead of
 deadlocking, and the second one reads what the first committed.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any, Final
 
 import orjson
@@ -33,8 +34,10 @@ from sqlalchemy.sql import sqltypes
 
 from services.aggregator.adapters.tables import (
     figures,
+    figures_by_day,
     processed_events,
     support_by_category,
+    support_by_day,
     support_by_month,
     team_months,
     team_states,
@@ -42,10 +45,14 @@ from services.aggregator.adapters.tables import (
 )
 from services.aggregator.domain import (
     COUNTERS,
+    HISTORY_COUNTERS,
     SUPPORT_COUNTERS,
+    DayKey,
     FigureDelta,
     FigureKey,
+    MemberStep,
     Spot,
+    SupportDayKey,
     SupportDelta,
     SupportKey,
     TeamRecord,
@@ -117,7 +124,20 @@ class SqlProjectionStore:
         # row that contributes nothing, so a concurrent batch with the same team waits here
         # and then reads what this one committed instead of also starting from nothing.
         rows = [
-            (t.team_id, t.edition, 0, "dissolved", t.unit_path, t.unit_level, 0, 0, "[]")
+            (
+                t.team_id,
+                t.edition,
+                0,
+                "dissolved",
+                t.unit_path,
+                t.unit_level,
+                0,
+                0,
+                "[]",
+                None,
+                None,
+                "[]",
+            )
             for t in sorted(candidates, key=lambda t: t.team_id)
         ]
         stmt = (
@@ -144,6 +164,9 @@ class SqlProjectionStore:
                 t.member_count,
                 t.trained_count,
                 _placements_json(t.placements),
+                t.established_on,
+                t.dissolved_on,
+                _steps_json(t.member_steps),
             )
             for t in sorted(teams, key=lambda t: t.team_id)
         ]
@@ -178,22 +201,61 @@ class SqlProjectionStore:
         )
         return {FigureKey(r.edition, r.code): r.direct_teams for r in result}
 
+    async def direct_history(self, keys: Collection[FigureKey]) -> dict[FigureKey, dict[date, int]]:
+        if not keys:
+            return {}
+        result = await self._conn.execute(
+            select(
+                figures_by_day.c.edition,
+                figures_by_day.c.code,
+                figures_by_day.c.day,
+                figures_by_day.c.direct_teams,
+            ).where(
+                tuple_(figures_by_day.c.edition, figures_by_day.c.code).in_(
+                    [(k.edition, k.code) for k in keys]
+                ),
+                figures_by_day.c.direct_teams != 0,
+            )
+        )
+        history: dict[FigureKey, dict[date, int]] = {}
+        for r in result:
+            history.setdefault(FigureKey(r.edition, r.code), {})[r.day] = r.direct_teams
+        return history
+
+    async def add_history(self, deltas: Mapping[DayKey, FigureDelta]) -> None:
+        if not deltas:
+            return
+        columns = ["edition", "code", "day", *HISTORY_COUNTERS]
+        rows = [
+            (*key, *(getattr(delta, name) for name in HISTORY_COUNTERS))
+            for key, delta in sorted(deltas.items())
+        ]
+        stmt = insert(figures_by_day).from_select(columns, _rows_of(figures_by_day, columns, rows))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[figures_by_day.c.edition, figures_by_day.c.code, figures_by_day.c.day],
+            set_={name: figures_by_day.c[name] + stmt.excluded[name] for name in HISTORY_COUNTERS},
+        )
+        await self._conn.execute(stmt)
+
     async def add_support(
         self,
         by_category: Mapping[SupportKey, SupportDelta],
         by_month: Mapping[SupportKey, SupportDelta],
+        by_day: Mapping[SupportDayKey, SupportDelta],
     ) -> None:
-        for table, bucket, deltas in (
-            (support_by_category, "category", by_category),
-            (support_by_month, "month", by_month),
-        ):
+        splits: tuple[tuple[Table, tuple[str, ...], Mapping[Any, SupportDelta]], ...] = (
+            (support_by_category, ("category",), by_category),
+            (support_by_month, ("month",), by_month),
+            (support_by_day, ("day", "category"), by_day),
+        )
+        for table, buckets, deltas in splits:
             if not deltas:
                 continue
-            columns = ["edition", "code", bucket, *SUPPORT_COUNTERS]
+            columns = ["edition", "code", *buckets, *SUPPORT_COUNTERS]
             rows = [(*key, *delta.as_tuple()) for key, delta in sorted(deltas.items())]
             stmt = insert(table).from_select(columns, _rows_of(table, columns, rows))
             stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c.edition, table.c.code, table.c[bucket]],
+                index_elements=[table.c.edition, table.c.code, *(table.c[b] for b in buckets)],
                 set_={name: table.c[name] + stmt.excluded[name] for name in SUPPORT_COUNTERS},
             )
             await self._conn.execute(stmt)
@@ -279,7 +341,21 @@ _TEAM_COLUMNS = [
     "member_count",
     "trained_count",
     "placements",
+    "established_on",
+    "dissolved_on",
+    "member_steps",
 ]
+
+
+def _steps_json(steps: Sequence[MemberStep]) -> str:
+    return orjson.dumps([[s.day.isoformat(), s.members, s.trained] for s in steps]).decode()
+
+
+def _steps(text: str) -> tuple[MemberStep, ...]:
+    return tuple(
+        MemberStep(date.fromisoformat(day), members, trained)
+        for day, members, trained in orjson.loads(text)
+    )
 
 
 def _placements_json(spots: Sequence[Spot]) -> str:
@@ -308,6 +384,9 @@ def _team_record(row: Row[Any]) -> TeamRecord:
         member_count=row.member_count,
         trained_count=row.trained_count,
         placements=_spots(row.placements),
+        established_on=row.established_on,
+        dissolved_on=row.dissolved_on,
+        member_steps=_steps(row.member_steps),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Double,
     Index,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     func,
 )
 
-from services.aggregator.domain import COUNTERS, SUPPORT_COUNTERS
+from services.aggregator.domain import COUNTERS, HISTORY_COUNTERS, SUPPORT_COUNTERS
 from shared.runtime.db import service_metadata
 
 metadata = service_metadata("aggregator")
@@ -79,6 +80,28 @@ support_by_category = _support_split("support_by_category", "category")
 # Months read "YYYY-MM", as served.
 support_by_month = _support_split("support_by_month", "month")
 
+# History by business date: per unit subtree (and nation, code "") and day, the changes
+# dated that day; figures as of a day are the sum of its rows up to that day.
+figures_by_day = Table(
+    "figures_by_day",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in HISTORY_COUNTERS),
+)
+
+# Support per unit subtree, day (occurred_on) and category: support as of a day.
+support_by_day = Table(
+    "support_by_day",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", Text, primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in SUPPORT_COUNTERS),
+)
+
 # The newest state seen of each team: what it contributes now, so a newer one can
 # subtract it. Version 0 marks a row locked for a team whose first event is in flight.
 team_states = Table(
@@ -94,6 +117,11 @@ team_states = Table(
     Column("trained_count", Integer, nullable=False, server_default="0"),
     # Its placements on the other map as JSON: [{"edition", "path", "level", "placed"}].
     Column("placements", Text, nullable=False, server_default="[]"),
+    # Business dates and its members' dated changes as JSON [[day, members, trained], ...]:
+    # what it added to the history (NULL dates: stored before the history, added nothing).
+    Column("established_on", Date, nullable=True),
+    Column("dissolved_on", Date, nullable=True),
+    Column("member_steps", Text, nullable=False, server_default="[]"),
     CheckConstraint("status IN ('active', 'dissolved')", name="status"),
 )
 
@@ -114,4 +142,6 @@ REBUILT_TABLES = (
     "support_by_month",
     "team_states",
     "team_months",
+    "figures_by_day",
+    "support_by_day",
 )

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.aggregator.adapters.lag import LagReader
 from services.aggregator.adapters.live import LiveFeed, LiveUpdate, SubscriptionClosedError
 from services.aggregator.adapters.queries import (
+    months_between,
     read_children,
     read_national,
+    read_series,
     read_unit,
     snapshot,
     unit_known,
@@ -33,16 +35,19 @@ from services.aggregator.adapters.queries import (
 from services.aggregator.adapters.reporting import read_reporting
 from services.aggregator.entrypoints.schemas import (
     ChildrenCoverage,
+    CoverageSeries,
     NationalCoverage,
     Reporting,
     UnitCoverage,
     child_level,
+    coverage_series,
     csv_header,
     csv_row,
     in_view,
     reporting_row,
     unit_coverage,
 )
+from shared.contracts.dates import EARLIEST_DATE, today_in_vietnam
 from shared.contracts.units import Edition
 from shared.runtime.settings import Settings
 from shared.web.app import ApiError
@@ -85,10 +90,48 @@ async def _freshness(request: Request) -> Freshness:
     return Freshness(datetime.now(UTC), await _context(request).lag())
 
 
+def _as_of_date(
+    as_of: Annotated[
+        date | None,
+        Query(
+            description="YYYY-MM-DD: the figures at the end of that day by business dates "
+            "(2020-01-01 to today in Vietnam); omitted: live figures"
+        ),
+    ] = None,
+) -> date | None:
+    """The day asked for, within the dates the registry takes (the same 422 codes)."""
+    if as_of is not None:
+        _check_day("as_of", as_of)
+    return as_of
+
+
+def _check_day(what: str, day: date) -> None:
+    if day < EARLIEST_DATE:
+        raise ApiError(
+            422,
+            "date_before_earliest",
+            f"{what} {day} is before {EARLIEST_DATE}, the earliest date the programme takes",
+            field=what,
+            value=day.isoformat(),
+            earliest=EARLIEST_DATE.isoformat(),
+        )
+    today = today_in_vietnam()
+    if day > today:
+        raise ApiError(
+            422,
+            "date_in_future",
+            f"{what} {day} is in the future (today in Vietnam is {today})",
+            field=what,
+            value=day.isoformat(),
+            today=today.isoformat(),
+        )
+
+
 Context = Annotated[AggregatorContext, Depends(_context)]
 Connection = Annotated[AsyncConnection, Depends(_connection)]
 EditionParam = Annotated[Edition, Depends(_edition)]
 Fresh = Annotated[Freshness, Depends(_freshness)]
+AsOf = Annotated[date | None, Depends(_as_of_date)]
 
 router = APIRouter(prefix="/v1", tags=["coverage"])
 
@@ -120,14 +163,14 @@ async def _require_unit_in_scope(
 
 @router.get("/coverage")
 async def national_coverage(
-    conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
+    conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep, as_of: AsOf
 ) -> NationalCoverage:
     """National figures of an edition, with one row per province."""
     principal.require_everywhere(edition, "the national figures")
-    national = await read_national(conn, edition)
-    provinces = await read_children(conn, edition, None)
-    body = unit_coverage(national, fresh.as_of, fresh.lag_ms)
-    items = [unit_coverage(p, fresh.as_of, fresh.lag_ms) for p in provinces]
+    national = await read_national(conn, edition, as_of)
+    provinces = await read_children(conn, edition, None, as_of)
+    body = unit_coverage(national, fresh.as_of, fresh.lag_ms, as_of)
+    items = [unit_coverage(p, fresh.as_of, fresh.lag_ms, as_of) for p in provinces]
     return NationalCoverage(**body.model_dump(), items=items)
 
 
@@ -137,6 +180,7 @@ async def coverage_csv(
     edition: EditionParam,
     fresh: Fresh,
     principal: OperatorDep,
+    as_of: AsOf,
     parent: Annotated[
         str | None,
         Query(
@@ -157,23 +201,23 @@ async def coverage_csv(
             raise _unknown_unit(edition, parent)
         principal.require_read(edition, unit.path)
         rows_level = child_level(edition, unit.level)
-    children = await read_children(conn, edition, parent)
+    children = await read_children(conn, edition, parent, as_of)
     header = csv_header(edition, rows_level)
     out = io.StringIO()
     # RFC 4180 line ends: a field holding a carriage return or a newline is then quoted.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(csv_row(child, header) for child in children)
-    name = f"cdtt-{edition}-{parent or 'national'}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-As-Of": fresh.as_of.isoformat(),
-            "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
-        },
-    )
+    dated = f"-{as_of.isoformat()}" if as_of else ""
+    name = f"cdtt-{edition}-{parent or 'national'}{dated}.csv"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-As-Of": fresh.as_of.isoformat(),
+        "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
+    }
+    if as_of is not None:
+        headers["X-As-Of-Date"] = as_of.isoformat()
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/reporting", responses=UNKNOWN_UNIT)
@@ -214,31 +258,101 @@ async def reporting(
     )
 
 
+# At most ten years of months in one series.
+MAX_SERIES_MONTHS = 120
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+def _series_months(first: str, last: str) -> list[str]:
+    """The months asked for, and the one before them (each row's change is against it)."""
+    _check_day("from", date(int(first[:4]), int(first[5:]), 1))
+    _check_day("to", date(int(last[:4]), int(last[5:]), 1))
+    if first > last:
+        raise ApiError(422, "invalid_period", f"from {first} is after to {last}", first=first)
+    months = months_between(first, last)
+    if len(months) > MAX_SERIES_MONTHS:
+        raise ApiError(
+            422,
+            "too_many_months",
+            f"{len(months)} months from {first} to {last}: at most {MAX_SERIES_MONTHS}",
+            months=len(months),
+            limit=MAX_SERIES_MONTHS,
+        )
+    year, month = int(first[:4]), int(first[5:])
+    before = f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
+    return [before, *months]
+
+
+@router.get("/coverage/series")
+async def national_series(
+    conn: Connection,
+    edition: EditionParam,
+    principal: OperatorDep,
+    first: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN, description='"YYYY-MM"')],
+    last: Annotated[str, Query(alias="to", pattern=MONTH_PATTERN, description='"YYYY-MM"')],
+) -> CoverageSeries:
+    """The nation's figures month by month: end-of-month teams, members and coverage, the
+    month's support, and each one's change against the month before (at most 120 months)."""
+    principal.require_everywhere(edition, "the national figures")
+    months = _series_months(first, last)
+    national = await read_national(conn, edition)
+    return coverage_series(national, await read_series(conn, national, months))
+
+
 @router.get("/coverage/{code}", responses=UNKNOWN_UNIT)
 async def unit_figures(
-    code: PathCode, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
+    code: PathCode,
+    conn: Connection,
+    edition: EditionParam,
+    fresh: Fresh,
+    principal: OperatorDep,
+    as_of: AsOf,
 ) -> UnitCoverage:
     """A unit's figures: its own team, and its subtree's teams, coverage and support."""
+    unit = await read_unit(conn, edition, code, as_of)
+    if unit is None:
+        raise _unknown_unit(edition, code)
+    principal.require_read(edition, unit.path)
+    return unit_coverage(unit, fresh.as_of, fresh.lag_ms, as_of)
+
+
+@router.get("/coverage/{code}/series", responses=UNKNOWN_UNIT)
+async def unit_series(
+    code: PathCode,
+    conn: Connection,
+    edition: EditionParam,
+    principal: OperatorDep,
+    first: Annotated[str, Query(alias="from", pattern=MONTH_PATTERN, description='"YYYY-MM"')],
+    last: Annotated[str, Query(alias="to", pattern=MONTH_PATTERN, description='"YYYY-MM"')],
+) -> CoverageSeries:
+    """A unit's figures month by month (see /v1/coverage/series)."""
+    months = _series_months(first, last)
     unit = await read_unit(conn, edition, code)
     if unit is None:
         raise _unknown_unit(edition, code)
     principal.require_read(edition, unit.path)
-    return unit_coverage(unit, fresh.as_of, fresh.lag_ms)
+    return coverage_series(unit, await read_series(conn, unit, months))
 
 
 @router.get("/coverage/{code}/children", responses=UNKNOWN_UNIT)
 async def children_figures(
-    code: PathCode, conn: Connection, edition: EditionParam, fresh: Fresh, principal: OperatorDep
+    code: PathCode,
+    conn: Connection,
+    edition: EditionParam,
+    fresh: Fresh,
+    principal: OperatorDep,
+    as_of: AsOf,
 ) -> ChildrenCoverage:
     """The figures of each unit directly under `code`, by code."""
     await _require_unit_in_scope(conn, principal, edition, code)
-    children = await read_children(conn, edition, code)
+    children = await read_children(conn, edition, code, as_of)
     return ChildrenCoverage(
         edition=edition,
         parent=code,
-        items=[unit_coverage(c, fresh.as_of, fresh.lag_ms) for c in children],
+        items=[unit_coverage(c, fresh.as_of, fresh.lag_ms, as_of) for c in children],
         as_of=fresh.as_of,
         lag_ms=fresh.lag_ms,
+        as_of_date=as_of,
     )
 
 

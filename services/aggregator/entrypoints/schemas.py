@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.aggregator.adapters.queries import MonthFigures
 from services.aggregator.adapters.reporting import ChildReporting
 from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
 from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
@@ -68,6 +70,11 @@ class UnitCoverage(BaseModel):
     support: Support
     as_of: datetime
     lag_ms: int | None
+    as_of_date: date | None = Field(
+        default=None,
+        description="the day the figures stand at (end of day, by business dates) when the "
+        "request named `as_of`; null: live figures",
+    )
 
 
 class NationalCoverage(UnitCoverage):
@@ -80,6 +87,82 @@ class ChildrenCoverage(BaseModel):
     items: list[UnitCoverage]
     as_of: datetime
     lag_ms: int | None
+    as_of_date: date | None = None
+
+
+class SeriesChange(BaseModel):
+    """The difference from the month before, for each figure of the month."""
+
+    teams: int
+    members: int
+    members_trained: int
+    coverage: dict[Level, int] = Field(description="covered units, per level")
+    support_events: int
+    support_residents: int
+
+
+class SeriesMonth(BaseModel):
+    month: str = Field(description='"YYYY-MM"')
+    teams: int = Field(description="active teams in the subtree at the end of the month")
+    members: int
+    members_trained: int
+    coverage: dict[Level, LevelCoverage] = Field(
+        description="covered units at the end of the month, of today's map's totals"
+    )
+    support: SupportFigures = Field(description="support recorded in the month (occurred_on)")
+    change: SeriesChange
+
+
+class CoverageSeries(BaseModel):
+    """One row per month of a unit's (or a nation's) figures by business dates."""
+
+    edition: Edition
+    code: str | None = Field(description="null for the national figures")
+    name: str
+    level: Level | Literal["national"]
+    path: list[str]
+    months: list[SeriesMonth]
+
+
+def coverage_series(unit: UnitFigures, months: Sequence[MonthFigures]) -> CoverageSeries:
+    """`months` with the month before the first: each row's change is against the one before."""
+    levels = unit.coverage_levels()
+    rows = []
+    for before, now in itertools.pairwise(months):
+        counters, previous = now.counters, before.counters
+        rows.append(
+            SeriesMonth(
+                month=now.month,
+                teams=counters.teams,
+                members=counters.members,
+                members_trained=counters.members_trained,
+                coverage={
+                    level: LevelCoverage(
+                        covered=counters.covered(level), total=counters.total(level)
+                    )
+                    for level in levels
+                },
+                support=_split(now.support),
+                change=SeriesChange(
+                    teams=counters.teams - previous.teams,
+                    members=counters.members - previous.members,
+                    members_trained=counters.members_trained - previous.members_trained,
+                    coverage={
+                        level: counters.covered(level) - previous.covered(level) for level in levels
+                    },
+                    support_events=now.support.events - before.support.events,
+                    support_residents=now.support.residents - before.support.residents,
+                ),
+            )
+        )
+    return CoverageSeries(
+        edition=unit.key.edition,
+        code=None if unit.key.is_national else unit.key.code,
+        name=unit.name,
+        level=unit.level or NATIONAL_LEVEL,
+        path=list(unit.path),
+        months=rows,
+    )
 
 
 def _split(figures: SupportDelta) -> SupportFigures:
@@ -88,7 +171,9 @@ def _split(figures: SupportDelta) -> SupportFigures:
     )
 
 
-def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> UnitCoverage:
+def unit_coverage(
+    figures: UnitFigures, as_of: datetime, lag_ms: int | None, as_of_date: date | None = None
+) -> UnitCoverage:
     counters = figures.counters
     return UnitCoverage(
         edition=figures.key.edition,
@@ -119,6 +204,7 @@ def unit_coverage(figures: UnitFigures, as_of: datetime, lag_ms: int | None) -> 
         ),
         as_of=as_of,
         lag_ms=lag_ms,
+        as_of_date=as_of_date,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.store import SqlProjectionStore, projection_store
 from services.aggregator.adapters.tables import figures, processed_events
-from services.aggregator.domain import NATIONAL, FigureKey, SupportDelta, SupportKey
+from services.aggregator.domain import NATIONAL, FigureKey, SupportDayKey, SupportDelta, SupportKey
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
 from shared.contracts.streams import REGISTRY_EVENTS
@@ -148,8 +148,9 @@ class FailingStore(SqlProjectionStore):
         self,
         by_category: Mapping[SupportKey, SupportDelta],
         by_month: Mapping[SupportKey, SupportDelta],
+        by_day: Mapping[SupportDayKey, SupportDelta],
     ) -> None:
-        await super().add_support(by_category, by_month)
+        await super().add_support(by_category, by_month, by_day)
         raise ConnectionError("database went away before the commit")
 
     async def announce(self, changed: Collection[FigureKey]) -> None:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.aggregator.domain import (
+    DayKey,
     FigureDelta,
     FigureKey,
+    SupportDayKey,
     SupportDelta,
     SupportKey,
     TeamRecord,
@@ -45,6 +47,8 @@ class InMemoryProjectionStore:
     by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     announced: list[frozenset[FigureKey]] = field(default_factory=list)
     team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    history: dict[DayKey, FigureDelta] = field(default_factory=dict)
+    by_day: dict[SupportDayKey, SupportDelta] = field(default_factory=dict)
 
     async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         fresh = set(event_ids) - self.processed
@@ -76,14 +80,36 @@ class InMemoryProjectionStore:
             self.figures.setdefault(key, FigureDelta()).add(delta)
         return {key: self.figures[key].direct_teams for key in report}
 
+    async def direct_history(self, keys: Collection[FigureKey]) -> dict[FigureKey, dict[date, int]]:
+        history: dict[FigureKey, dict[date, int]] = {}
+        for (edition, code, day), delta in self.history.items():
+            if FigureKey(edition, code) in keys and delta.direct_teams:
+                history.setdefault(FigureKey(edition, code), {})[day] = delta.direct_teams
+        return history
+
+    async def add_history(self, deltas: Mapping[DayKey, FigureDelta]) -> None:
+        for key, delta in deltas.items():
+            self.history.setdefault(key, FigureDelta()).add(delta)
+
     async def add_support(
         self,
         by_category: Mapping[SupportKey, SupportDelta],
         by_month: Mapping[SupportKey, SupportDelta],
+        by_day: Mapping[SupportDayKey, SupportDelta],
     ) -> None:
         for source, target in ((by_category, self.by_category), (by_month, self.by_month)):
             for key, delta in source.items():
                 target.setdefault(key, SupportDelta()).add(delta)
+        for day_key, delta in by_day.items():
+            self.by_day.setdefault(day_key, SupportDelta()).add(delta)
+
+    def figures_as_of(self, edition: Edition, code: str, day: date) -> FigureDelta:
+        """The dated counters of one key at the end of `day` (the history summed up to it)."""
+        total = FigureDelta()
+        for key, delta in self.history.items():
+            if (key.edition, key.code) == (edition, code) and key.day <= day:
+                total.add(delta)
+        return total
 
     async def announce(self, changed: Collection[FigureKey]) -> None:
         self.announced.append(frozenset(changed))

@@ -30,8 +30,9 @@ from shared.contracts.events.activity import (
     Category,
     Outcomes,
 )
+from shared.contracts.events.registry import MemberState, TeamState
 from shared.contracts.units import Level, UnitPath
-from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
+from tests.unit.aggregator.fakes import TeamEventType, members, support_recorded, unit_registered
 
 Shape = list[list[list[int]]]
 Operation = tuple[str, int, int, Category, date]
@@ -47,6 +48,42 @@ class Team:
     version: int = 1
     active: bool = True
     trained: int = 0
+    # Business dates: each change is dated on its operation's day, never before the last.
+    established_on: date = date(2023, 1, 1)
+    dissolved_on: date | None = None
+    last_day: date = date(2023, 1, 1)
+    current: list[MemberState] = field(default_factory=list)
+    former: list[MemberState] = field(default_factory=list)
+
+    def restaff(self, count: int, trained: int, day: date) -> None:
+        """Keep the first `count` members (the rest leave on `day`), add new ones joining on
+        `day`; the first `trained` are trained (on `day` unless they were already)."""
+        kept, leaving = self.current[:count], self.current[count:]
+        self.former += [m.model_copy(update={"left_on": day}) for m in leaving]
+        fresh = members(count - len(kept))
+        kept += [m.model_copy(update={"joined_on": day, "trained_on": None}) for m in fresh]
+        self.current = [
+            m.model_copy(update={"trained_on": (m.trained_on or day) if n < trained else None})
+            for n, m in enumerate(kept)
+        ]
+        self.members, self.trained = count, trained
+
+    def event(self, kind: TeamEventType) -> Event:
+        return kind.new(
+            edition="legacy",
+            unit_path=self.path,
+            payload=TeamState(
+                team_id=self.team_id,
+                unit_code=self.path[-1],
+                unit_level=self.level,
+                status="active" if self.active else "dissolved",
+                established_on=self.established_on,
+                dissolved_on=self.dissolved_on,
+                version=self.version,
+                members=tuple(self.current),
+                former_members=tuple(self.former),
+            ),
+        )
 
 
 @dataclass
@@ -98,19 +135,10 @@ def simulate(
             path, level = world.units[pick % len(world.units)]
             if any(t.active and t.path == path for t in world.teams):
                 continue  # one active team per unit: the registry answers 409
-            team = Team(uuid.uuid4(), path, level, amount, trained=pick % (amount + 1))
+            team = Team(uuid.uuid4(), path, level, 0, established_on=day, last_day=day)
+            team.restaff(amount, pick % (amount + 1), day)
             world.teams.append(team)
-            world.log.append(
-                team_event(
-                    TeamCreated,
-                    team.team_id,
-                    path,
-                    level,
-                    version=1,
-                    member_count=amount,
-                    trained=team.trained,
-                )
-            )
+            world.log.append(team.event(TeamCreated))
             continue
         if not world.teams:
             continue
@@ -133,20 +161,13 @@ def simulate(
             continue
         team.version += 1
         kind = TeamDissolved if op == "dissolve" else TeamMembersChanged
-        team.active = op != "dissolve"
+        # Dates run forward per team (the registry refuses a change before the last one).
+        team.last_day = max(team.last_day, day)
         if op == "members":
-            team.members, team.trained = amount, pick % (amount + 1)
-        world.log.append(
-            team_event(
-                kind,
-                team.team_id,
-                team.path,
-                team.level,
-                version=team.version,
-                member_count=team.members,
-                trained=team.trained,
-            )
-        )
+            team.restaff(amount, pick % (amount + 1), team.last_day)
+        else:
+            team.active, team.dissolved_on = False, team.last_day
+        world.log.append(team.event(kind))
     return world
 
 
@@ -194,6 +215,34 @@ def recount(world: World) -> Recount:
     nonzero_figures = {k: v for k, v in figures.items() if not v.is_zero()}
     units = {FigureKey("legacy", path[-1]) for path, _ in world.units}
     return nonzero_figures, by_category, by_month, units
+
+
+def recount_as_of(world: World, day: date) -> dict[FigureKey, FigureDelta]:
+    """The dated counters (HISTORY_COUNTERS) at the end of `day`, by their definitions."""
+    figures: dict[FigureKey, FigureDelta] = {}
+
+    def add(key: FigureKey, **counts: int) -> None:
+        row = figures.setdefault(key, FigureDelta())
+        for name, value in counts.items():
+            setattr(row, name, getattr(row, name) + value)
+
+    def counts(joined: date | None, left: date | None) -> bool:
+        return joined is not None and joined <= day and (left is None or day < left)
+
+    covered: set[UnitPath] = set()
+    for team in world.teams:
+        if not counts(team.established_on, team.dissolved_on):
+            continue
+        present = [m for m in (*team.current, *team.former) if counts(m.joined_on, m.left_on)]
+        trained = sum(m.trained_on is not None and m.trained_on <= day for m in present)
+        for key in scope_keys("legacy", team.path):
+            add(key, teams=1, members=len(present), members_trained=trained)
+        add(FigureKey("legacy", team.path[-1]), direct_teams=1)
+        if team.path not in covered:
+            covered.add(team.path)
+            for key in ancestor_keys("legacy", team.path):
+                add(key, **{f"covered_{team.level}": 1})
+    return {k: v for k, v in figures.items() if not v.is_zero()}
 
 
 def random_history(seed: int, *, provinces: int = 3, operations: int = 400) -> World:

@@ -3,7 +3,8 @@
 A registry and an activity history are simulated with hypothesis (units, teams created,
 members changed, teams dissolved, support recorded, the registry's rules kept); the
 figures from the log in order must equal both a recount from the final state (the
-definitions) and the figures from any shuffled, duplicated, re-batched delivery.
+definitions) and the figures from any shuffled, duplicated, re-batched delivery; and so
+must the history by business date, read at random dates.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.aggregator.domain import NATIONAL
+from services.aggregator.domain import NATIONAL, FigureDelta, FigureKey
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event
 from shared.contracts.events.activity import CATEGORIES
 from shared.contracts.streams import REGISTRY_EVENTS
 from tests.unit.aggregator.fakes import InMemoryProjectionStore
-from tests.unit.aggregator.history import OPERATIONS, Operation, Shape, recount, simulate
+from tests.unit.aggregator.history import (
+    OPERATIONS,
+    Operation,
+    Shape,
+    recount,
+    recount_as_of,
+    simulate,
+)
 
 shapes = st.lists(
     st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=2), min_size=1, max_size=2),
@@ -71,3 +79,16 @@ def test_any_order_with_duplicates_in_any_batches_gives_the_figures_of_the_defin
     delivered = deliver(shuffled, batch_sizes)
 
     assert delivered.snapshot() == in_order.snapshot()
+
+    # Histories: read at random dates, the same as a recount from the final states.
+    days = data.draw(st.lists(st.dates(date(2022, 12, 30), date(2025, 1, 2)), max_size=5))
+    for day in [*days, date(2030, 1, 1)]:
+        expected = recount_as_of(world, day)
+        for store in (in_order, delivered):
+            assert history_at(store, day) == expected, day
+
+
+def history_at(store: InMemoryProjectionStore, day: date) -> dict[FigureKey, FigureDelta]:
+    keys = {FigureKey(k.edition, k.code) for k in store.history}
+    found = {key: store.figures_as_of(key.edition, key.code, day) for key in keys}
+    return {key: figures for key, figures in found.items() if not figures.is_zero()}
