@@ -265,8 +265,6 @@ MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 def _series_months(first: str, last: str) -> list[str]:
     """The months asked for, and the one before them (each row's change is against it)."""
-    _check_day("from", date(int(first[:4]), int(first[5:]), 1))
-    _check_day("to", date(int(last[:4]), int(last[5:]), 1))
     if first > last:
         raise ApiError(422, "invalid_period", f"from {first} is after to {last}", first=first)
     months = months_between(first, last)
@@ -278,6 +276,8 @@ def _series_months(first: str, last: str) -> list[str]:
             months=len(months),
             limit=MAX_SERIES_MONTHS,
         )
+    _check_day("from", date(int(first[:4]), int(first[5:]), 1))
+    _check_day("to", date(int(last[:4]), int(last[5:]), 1))
     year, month = int(first[:4]), int(first[5:])
     before = f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
     return [before, *months]

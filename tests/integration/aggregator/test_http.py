@@ -17,8 +17,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shared.contracts.events import TeamCreated
+from shared.contracts.events import TeamCreated, TeamDissolved
 from shared.contracts.events.activity import OUTCOME_KINDS, Outcomes
+from shared.contracts.events.registry import MemberState, Placement, TeamState
 from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess, Stack
 from tests.integration.aggregator.test_consumer import publish
@@ -219,3 +220,124 @@ async def test_reporting_over_http_rates_null_without_teams_and_refuses_bad_peri
     assert village["silent"] == [{"team_id": str(team), "unit_code": "04378-001"}]
     assert bad.status_code == 422
     assert unknown.status_code == 404
+
+
+async def test_figures_as_of_a_day_and_monthly_series_in_both_editions(
+    aggregator: ServiceProcess, settings: Settings, redis: Redis
+) -> None:
+    team = uuid.uuid4()
+    village = UNITS[-1].unit_path
+    state = TeamState(
+        team_id=team,
+        unit_code=village[-1],
+        unit_level="village",
+        status="dissolved",
+        established_on=date(2023, 3, 1),
+        dissolved_on=date(2023, 7, 20),
+        version=2,
+        members=tuple(
+            MemberState(
+                member_id=uuid.uuid4(),
+                full_name="Thành viên",
+                role="member",
+                joined_on=date(2023, 3, 1),
+            )
+            for _ in range(3)
+        ),
+        placements=(Placement(edition="2025", unit_path=("15", "04381"), unit_level="commune"),),
+    )
+    await publish(
+        redis,
+        settings,
+        [
+            *UNITS,
+            unit_registered(("15",), "province", edition="2025"),
+            unit_registered(("15", "04381"), "commune", edition="2025"),
+            TeamDissolved.new(edition="legacy", unit_path=village, payload=state),
+            support_recorded(team, village, residents=5, day=date(2023, 4, 2)),
+        ],
+    )
+    async with httpx.AsyncClient(base_url=aggregator.url, timeout=10) as client:
+
+        async def national_teams(day: str, edition: str = "legacy") -> Any:
+            answer = await client.get("/v1/coverage", params={"as_of": day, "edition": edition})
+            return answer.json()
+
+        async def supported() -> bool:
+            return bool((await national_teams("2023-04-02"))["support"]["events"] == 1)
+
+        await wait_until(supported, timeout=30)
+        national = await national_teams("2023-04-02")
+        live = (await client.get("/v1/coverage")).json()
+        before = (await client.get("/v1/coverage/15", params={"as_of": "2023-02-28"})).json()
+        children = (
+            await client.get("/v1/coverage/04378/children", params={"as_of": "2023-07-19"})
+        ).json()
+        on_2025 = await national_teams("2023-07-19", "2025")
+        csv_text = (
+            await client.get("/v1/coverage.csv", params={"parent": "04378", "as_of": "2023-07-20"})
+        ).text
+        series = (
+            await client.get("/v1/coverage/15/series", params={"from": "2023-02", "to": "2023-08"})
+        ).json()
+        series_2025 = (
+            await client.get(
+                "/v1/coverage/series",
+                params={"from": "2023-06", "to": "2023-07", "edition": "2025"},
+            )
+        ).json()
+        too_early = await client.get("/v1/coverage", params={"as_of": "2019-12-31"})
+        future = await client.get("/v1/coverage", params={"as_of": "2999-01-01"})
+        malformed = await client.get("/v1/coverage", params={"as_of": "2023-02-30"})
+        future_month = await client.get(
+            "/v1/coverage/series", params={"from": "2030-01", "to": "2031-01"}
+        )
+        reversed_period = await client.get(
+            "/v1/coverage/series", params={"from": "2023-05", "to": "2023-04"}
+        )
+        eleven_years = await client.get(
+            "/v1/coverage/series", params={"from": "2020-01", "to": "2030-01"}
+        )
+
+    assert national["as_of_date"] == "2023-04-02"
+    assert (national["teams"], national["members"], national["coverage"]["village"]["covered"]) == (
+        1,
+        3,
+        1,
+    )
+    assert (live["teams"], live["as_of_date"]) == (0, None)
+    assert (before["teams"], before["support"]["events"]) == (0, 0)
+    assert [(c["code"], c["has_team"], c["teams"]) for c in children["items"]] == [
+        ("04378-001", True, 1)
+    ]
+    assert children["as_of_date"] == "2023-07-19"
+    assert (on_2025["teams"], on_2025["coverage"]["commune"]["covered"]) == (1, 1)
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [(r["code"], r["has_team"], r["teams"]) for r in rows] == [("04378-001", "no", "0")]
+    assert [(m["month"], m["teams"], m["change"]["teams"]) for m in series["months"]] == [
+        ("2023-02", 0, 0),
+        ("2023-03", 1, 1),
+        ("2023-04", 1, 0),
+        ("2023-05", 1, 0),
+        ("2023-06", 1, 0),
+        ("2023-07", 0, -1),
+        ("2023-08", 0, 0),
+    ]
+    april = series["months"][2]
+    assert (april["support"]["events"], april["change"]["support_events"]) == (1, 1)
+    assert series["months"][1]["coverage"]["village"] == {"covered": 1, "total": 1}
+    assert series["months"][1]["change"]["coverage"] == {"district": 0, "commune": 0, "village": 1}
+    assert [(m["month"], m["coverage"]["commune"]["covered"]) for m in series_2025["months"]] == [
+        ("2023-06", 1),
+        ("2023-07", 0),
+    ]
+    assert too_early.status_code == 422
+    assert too_early.json()["error"]["code"] == "date_before_earliest"
+    assert future.status_code == 422
+    assert future.json()["error"]["code"] == "date_in_future"
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["code"] == "validation_error"
+    assert future_month.json()["error"]["code"] == "date_in_future"
+    assert reversed_period.json()["error"]["code"] == "invalid_period"
+    assert eleven_years.status_code == 422
+    assert eleven_years.json()["error"]["code"] == "too_many_months"

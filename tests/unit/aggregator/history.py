@@ -218,7 +218,8 @@ def recount(world: World) -> Recount:
 
 
 def recount_as_of(world: World, day: date) -> dict[FigureKey, FigureDelta]:
-    """The dated counters (HISTORY_COUNTERS) at the end of `day`, by their definitions."""
+    """The dated counters (HISTORY_COUNTERS, and support events and residents by occurred_on)
+    at the end of `day`, by their definitions."""
     figures: dict[FigureKey, FigureDelta] = {}
 
     def add(key: FigureKey, **counts: int) -> None:
@@ -242,6 +243,10 @@ def recount_as_of(world: World, day: date) -> dict[FigureKey, FigureDelta]:
             covered.add(team.path)
             for key in ancestor_keys("legacy", team.path):
                 add(key, **{f"covered_{team.level}": 1})
+    for path, _, occurred_on, residents, _ in world.support:
+        if occurred_on <= day:
+            for key in scope_keys("legacy", path):
+                add(key, support_events=1, support_residents=residents)
     return {k: v for k, v in figures.items() if not v.is_zero()}
 
 

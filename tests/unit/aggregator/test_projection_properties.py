@@ -10,6 +10,7 @@ must the history by business date, read at random dates.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 
 from hypothesis import given, settings
@@ -85,7 +86,17 @@ def test_any_order_with_duplicates_in_any_batches_gives_the_figures_of_the_defin
     for day in [*days, date(2030, 1, 1)]:
         expected = recount_as_of(world, day)
         for store in (in_order, delivered):
-            assert history_at(store, day) == expected, day
+            assert history_at(store, day) == dated(expected), day
+
+
+def dated(figures: dict[FigureKey, FigureDelta]) -> dict[FigureKey, FigureDelta]:
+    """The recount's history counters only (the fake's history holds no support)."""
+    kept = {}
+    for key, row in figures.items():
+        row = replace(row, support_events=0, support_residents=0)
+        if not row.is_zero():
+            kept[key] = row
+    return kept
 
 
 def history_at(store: InMemoryProjectionStore, day: date) -> dict[FigureKey, FigureDelta]:
