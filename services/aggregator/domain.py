@@ -365,6 +365,75 @@ class TeamRecord:
         return FigureKey(self.edition, self.unit_path[-1])
 
 
+@dataclass(frozen=True, slots=True)
+class TargetRecord:
+    """A unit's newest target (`target.set`): what its figures are measured against."""
+
+    edition: Edition
+    code: str
+    version: int
+    due: date | None = None
+    covered_pct: dict[Level, float] = field(default_factory=dict)
+    members_trained_pct: float | None = None
+    outcomes: dict[OutcomeKind, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> FigureKey:
+        return FigureKey(self.edition, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetProgress:
+    """One part of a target against the figure it aims at; `progress` = actual / target."""
+
+    figure: str  # "covered_pct.commune", "members_trained_pct", "outcomes.vneid_activations"
+    target: float
+    actual: float | None  # None: nothing to measure yet (no units at the level, no members)
+    progress: float | None  # None when `actual` is None or the target is 0
+    due: date | None
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def target_progress(target: TargetRecord, counters: FigureDelta) -> list[TargetProgress]:
+    """Each part of the target with its actual figure, in a fixed order (levels, trained,
+    outcome kinds)."""
+    parts: list[tuple[str, float, float | None]] = [
+        (
+            f"covered_pct.{level}",
+            pct,
+            _percent(counters.covered(level), counters.total(level)),
+        )
+        for level, pct in target.covered_pct.items()
+    ]
+    if target.members_trained_pct is not None:
+        parts.append(
+            (
+                "members_trained_pct",
+                target.members_trained_pct,
+                _percent(counters.members_trained, counters.members),
+            )
+        )
+    actual_outcomes = counters.outcomes()
+    parts += [
+        (f"outcomes.{kind}", target.outcomes[kind], actual_outcomes[kind])
+        for kind in OUTCOME_KINDS
+        if kind in target.outcomes
+    ]
+    return [
+        TargetProgress(
+            figure=name,
+            target=aim,
+            actual=actual,
+            progress=round(actual / aim, 4) if actual is not None and aim else None,
+            due=target.due,
+        )
+        for name, aim, actual in parts
+    ]
+
+
 @dataclass(slots=True)
 class UnitFigures:
     """The figures of one unit (or a nation) as served: counters and support split."""
@@ -376,6 +445,7 @@ class UnitFigures:
     counters: FigureDelta
     by_category: dict[Category, SupportDelta] = field(default_factory=dict)
     by_month: dict[str, SupportDelta] = field(default_factory=dict)
+    target: TargetRecord | None = None
 
     @property
     def has_team(self) -> bool | None:

@@ -61,5 +61,8 @@ class ProjectionStore(Protocol):
     async def add_team_months(self, team_months: Collection[tuple[uuid.UUID, str]]) -> None:
         """Remember that each team recorded support in each month (kept once)."""
 
+    async def save_targets(self, targets: Sequence[domain.TargetRecord]) -> None:
+        """Keep each target unless the stored one of its unit has an equal or higher version."""
+
     async def announce(self, changed: Collection[domain.FigureKey]) -> None:
         """Tell live readers which figures changed, once the transaction commits."""

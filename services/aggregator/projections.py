@@ -18,7 +18,8 @@ Why the result does not depend on order or duplicates:
 - units count in the denominators only the first time the store sees them;
 - a team contributes its newest state only: a newer version subtracts the stored
   state's contribution and adds its own, an older or equal one changes nothing;
-- support events are additive and the store keeps each event_id once.
+- support events are additive and the store keeps each event_id once;
+- a unit's target is kept by version, like a team's state (the store keeps the newest).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from services.aggregator.domain import (
     SupportDayKey,
     SupportDelta,
     SupportKey,
+    TargetRecord,
     TeamRecord,
     UnitRecord,
     ancestor_keys,
@@ -48,6 +50,7 @@ from shared.contracts.dates import today_in_vietnam
 from shared.contracts.events import (
     Event,
     SupportRecorded,
+    TargetSet,
     TeamCreated,
     TeamDissolved,
     TeamEvent,
@@ -94,6 +97,19 @@ def team_record(event: TeamEvent) -> TeamRecord:
         established_on=established,
         dissolved_on=team.dissolved_on,
         member_steps=member_steps(established, team.dissolved_on, periods),
+    )
+
+
+def target_record(event: TargetSet) -> TargetRecord:
+    target = event.payload
+    return TargetRecord(
+        edition=event.edition,
+        code=target.code,
+        version=target.version,
+        due=target.due,
+        covered_pct=dict(target.covered_pct),
+        members_trained_pct=target.members_trained_pct,
+        outcomes=dict(target.outcomes),
     )
 
 
@@ -168,6 +184,8 @@ class Plan:
     history: dict[DayKey, FigureDelta] = field(default_factory=dict)
     dated_direct: dict[FigureKey, DatedDirectChange] = field(default_factory=dict)
     by_day: dict[SupportDayKey, SupportDelta] = field(default_factory=dict)
+    # The newest target per unit in the batch; the store keeps it only if newer than its own.
+    targets: dict[FigureKey, TargetRecord] = field(default_factory=dict)
 
     def add(self, key: FigureKey, delta: FigureDelta) -> None:
         row = self.figures.get(key)
@@ -183,7 +201,7 @@ class Plan:
 
     def changed_keys(self) -> set[FigureKey]:
         support = (FigureKey(k.edition, k.code) for k in (*self.by_category, *self.by_month))
-        return {*self.figures, *support}
+        return {*self.figures, *support, *self.targets}
 
 
 def plan_batch(
@@ -210,6 +228,11 @@ def plan_batch(
                 _keep_newest(newest, team_record(event))
             case SupportRecorded():
                 _count_support(plan, event)
+            case TargetSet():
+                target = target_record(event)
+                kept = plan.targets.get(target.key)
+                if kept is None or target.version > kept.version:
+                    plan.targets[target.key] = target
     for team_id, team in sorted(newest.items()):
         stored = stored_teams.get(team_id)
         if stored is None or team.version > stored.version:

@@ -74,6 +74,8 @@ async def apply_batch(
     await store.add_support(plan.by_category, plan.by_month, plan.by_day)
     if plan.team_months:
         await store.add_team_months(plan.team_months)
+    if plan.targets:
+        await store.save_targets(list(plan.targets.values()))
     changed = frozenset(plan.changed_keys())
     await store.announce(changed)
     return AppliedBatch(len(events) + len(held_back), len(batch), changed, tuple(held_back))

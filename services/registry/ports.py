@@ -12,6 +12,7 @@ from typing import Protocol
 
 from services.registry.domain import Team, Unit
 from services.registry.placements import Link, LinkLevel
+from services.registry.targets import Target
 from shared.contracts.events.registry import RegistryEvent
 from shared.contracts.units import Edition, Level
 
@@ -84,6 +85,18 @@ class Links(Protocol):
         ...
 
 
+class Targets(Protocol):
+    async def get(self, edition: Edition, code: str) -> Target | None: ...
+
+    async def save(self, target: Target) -> None:
+        """Store the unit's target in place of any earlier one."""
+        ...
+
+    async def under(self, edition: Edition, parent_code: str | None) -> list[Target]:
+        """Targets of the units directly under `parent_code` (None: the provinces), by code."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: the repositories read and write in it, `publish` queues events in it."""
 
@@ -95,6 +108,9 @@ class UnitOfWork(Protocol):
 
     @property
     def links(self) -> Links: ...
+
+    @property
+    def targets(self) -> Targets: ...
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         """Queue events in this transaction (the outbox), so they leave only if it commits."""

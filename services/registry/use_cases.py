@@ -9,12 +9,12 @@ one unit or one team queue up and every team event's version is exactly one high
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
-from services.registry import domain, placements
+from services.registry import domain, placements, targets
 from services.registry.domain import (
     Member,
     Team,
@@ -25,9 +25,11 @@ from services.registry.domain import (
 )
 from services.registry.ports import UnitOfWork
 from shared.contracts.dates import today_in_vietnam
+from shared.contracts.events.activity import OutcomeKind
 from shared.contracts.events.registry import (
     Placement,
     Role,
+    TargetSet,
     TeamCreated,
     TeamDissolved,
     TeamEvent,
@@ -64,6 +66,16 @@ class RegisterTeam:
     members: Sequence[NewMember]
     name: str | None = None
     established_on: date | None = None
+
+
+@dataclass(frozen=True)
+class SetTarget:
+    edition: Edition
+    code: str
+    due: date | None = None
+    covered_pct: Mapping[Level, float] = field(default_factory=dict)
+    members_trained_pct: float | None = None
+    outcomes: Mapping[OutcomeKind, int] = field(default_factory=dict)
 
 
 def unit_registered(unit: Unit, actor: str | None = None) -> UnitRegistered:
@@ -425,3 +437,52 @@ async def dissolve_team(
         lambda team: domain.dissolve(team, today=today, dissolved_on=dissolved_on),
         actor,
     )
+
+
+async def set_target(
+    uow: UnitOfWork, unit: Unit, command: SetTarget, actor: str | None = None
+) -> targets.Target:
+    """Replace a unit's target and publish `target.set`; the same target again changes nothing.
+
+    `unit` comes locked from the caller (`locked_unit`), so two PUTs on one unit take
+    versions one after the other.
+    """
+    current = await uow.targets.get(unit.edition, unit.code)
+    target = targets.set_target(
+        unit,
+        current,
+        due=command.due,
+        covered_pct=command.covered_pct,
+        members_trained_pct=command.members_trained_pct,
+        outcomes=command.outcomes,
+    )
+    if current is not None and replace(target, version=current.version) == current:
+        return current  # a retried PUT: no new version, no event
+    await uow.targets.save(target)
+    await uow.publish(
+        [
+            TargetSet.new(
+                edition=unit.edition, unit_path=unit.path, payload=target.state(), actor=actor
+            )
+        ]
+    )
+    return target
+
+
+async def locked_unit(uow: UnitOfWork, edition: Edition, code: str) -> Unit:
+    """A unit named in the URL, locked until commit (404 when unknown)."""
+    unit = await uow.units.get(edition, code, lock=True)
+    if unit is None:
+        raise UnitNotFoundError(
+            f"no unit {code} in edition {edition}", edition=edition, unit_code=code
+        )
+    return unit
+
+
+async def list_targets(
+    uow: UnitOfWork, edition: Edition, parent_code: str | None
+) -> list[targets.Target]:
+    """Targets of a unit's children (None: of the provinces), by code."""
+    if parent_code is not None:
+        await get_unit(uow, edition, parent_code)
+    return await uow.targets.under(edition, parent_code)

@@ -44,6 +44,8 @@ SUMMARIES = {
     "team.members_changed": "A team's members changed.",
     "team.dissolved": "A team was dissolved; its unit is no longer covered.",
     "team.placed": "A team was placed (or moved) on a unit of another edition (the 2025 map).",
+    "target.set": "An operator set (or replaced) a unit's target: coverage, training, "
+    "outcomes, due date; the newest `version` per unit wins.",
     "support.recorded": "A team helped residents (count, category, day).",
 }
 

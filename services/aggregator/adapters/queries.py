@@ -17,6 +17,7 @@ from services.aggregator.adapters.tables import (
     support_by_category,
     support_by_day,
     support_by_month,
+    targets,
     units,
 )
 from services.aggregator.domain import (
@@ -28,6 +29,7 @@ from services.aggregator.domain import (
     FigureDelta,
     FigureKey,
     SupportDelta,
+    TargetRecord,
     UnitFigures,
 )
 from shared.contracts.units import Edition
@@ -104,6 +106,26 @@ async def _with_support(conn: AsyncConnection, found: list[UnitFigures]) -> list
             )
             split[row._mapping[bucket]] = SupportDelta(
                 *(row._mapping[name] for name in SUPPORT_COUNTERS)
+            )
+    return found
+
+
+async def _with_targets(conn: AsyncConnection, found: list[UnitFigures]) -> list[UnitFigures]:
+    """Attach each unit's target (the current one, also to figures read `as_of` a day: the
+    registry keeps no history of targets), one key read per chunk."""
+    by_key = {f.key: f for f in found}
+    for chunk in _chunks(by_key.keys()):
+        for row in await conn.execute(
+            select(targets).where(tuple_(targets.c.edition, targets.c.code).in_(chunk))
+        ):
+            by_key[FigureKey(row.edition, row.code)].target = TargetRecord(
+                edition=row.edition,
+                code=row.code,
+                version=row.version,
+                due=row.due,
+                covered_pct=row.covered_pct,
+                members_trained_pct=row.members_trained_pct,
+                outcomes=row.outcomes,
             )
     return found
 
@@ -194,8 +216,8 @@ async def read_figures(
         )
         found += [_unit_figures(r) for r in rows]
     if as_of is not None:
-        return await _as_of(conn, found, as_of)
-    return await _with_support(conn, found)
+        return await _with_targets(conn, await _as_of(conn, found, as_of))
+    return await _with_targets(conn, await _with_support(conn, found))
 
 
 async def read_unit(
@@ -238,8 +260,8 @@ async def read_children(
     )
     children = [_unit_figures(r) for r in rows]
     if as_of is not None:
-        return await _as_of(conn, children, as_of)
-    return await _with_support(conn, children)
+        return await _with_targets(conn, await _as_of(conn, children, as_of))
+    return await _with_targets(conn, await _with_support(conn, children))
 
 
 async def read_national(

@@ -2,9 +2,10 @@
 
 Every write sorts its rows by primary key and sums deltas per key first (a key may not
 appear twice in one INSERT ... ON CONFLICT), and the tables are always written in the
-same order (processed events, units, team states, figures, history, support). Two aggregator
-processes whose batches share keys therefore queue on the first shared row instead of
-deadlocking, and the second one reads what the first committed.
+same order (processed events, units, team states, figures, history, support, team
+months, targets). Two aggregator processes whose batches share keys therefore queue on
+the first shared row instead of deadlocking, and the second one reads what the first
+committed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.aggregator.adapters.tables import (
     support_by_category,
     support_by_day,
     support_by_month,
+    targets,
     team_months,
     team_states,
     units,
@@ -55,6 +57,7 @@ from services.aggregator.domain import (
     SupportDayKey,
     SupportDelta,
     SupportKey,
+    TargetRecord,
     TeamRecord,
     UnitRecord,
 )
@@ -272,12 +275,38 @@ class SqlProjectionStore:
         )
         await self._conn.execute(stmt)
 
+    async def save_targets(self, records: Sequence[TargetRecord]) -> None:
+        rows = [
+            {
+                "edition": t.edition,
+                "code": t.code,
+                "version": t.version,
+                "due": t.due,
+                "covered_pct": t.covered_pct,
+                "members_trained_pct": t.members_trained_pct,
+                "outcomes": t.outcomes,
+            }
+            for t in sorted(records, key=lambda t: t.key)
+        ]
+        stmt = insert(targets).values(rows)
+        await self._conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[targets.c.edition, targets.c.code],
+                set_={name: stmt.excluded[name] for name in _TARGET_COLUMNS},
+                # Version-guarded: an older target arriving late changes nothing.
+                where=targets.c.version < stmt.excluded.version,
+            )
+        )
+
     async def announce(self, changed: Collection[FigureKey]) -> None:
         """NOTIFY the changed keys; PostgreSQL delivers it at commit, and never on rollback."""
         if self._live_channel is None or not changed:
             return
         for payload in notify_payloads(changed):
             await self._conn.execute(select(func.pg_notify(self._live_channel, payload)))
+
+
+_TARGET_COLUMNS = ("version", "due", "covered_pct", "members_trained_pct", "outcomes")
 
 
 def notify_payloads(changed: Collection[FigureKey]) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from services.aggregator.domain import COUNTERS, HISTORY_COUNTERS, SUPPORT_COUNTERS
 from shared.runtime.db import service_metadata
@@ -133,6 +134,21 @@ team_months = Table(
     Column("month", Text, primary_key=True),
 )
 
+# Each unit's newest target (`target.set`), kept by version whatever order events come in.
+targets = Table(
+    "targets",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("due", Date, nullable=True),
+    # {"commune": 100.0}: percent per level below the unit.
+    Column("covered_pct", JSONB, nullable=False),
+    Column("members_trained_pct", Double, nullable=True),
+    # {"vneid_activations": 50000}: totals per outcome kind.
+    Column("outcomes", JSONB, nullable=False),
+)
+
 # What `cdtt aggregator rebuild` recomputes into shadow copies and swaps in.
 REBUILT_TABLES = (
     "processed_events",
@@ -144,4 +160,5 @@ REBUILT_TABLES = (
     "team_months",
     "figures_by_day",
     "support_by_day",
+    "targets",
 )

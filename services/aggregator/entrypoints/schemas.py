@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field
 
 from services.aggregator.adapters.queries import MonthFigures
 from services.aggregator.adapters.reporting import ChildReporting
-from services.aggregator.domain import NATIONAL_LEVEL, SupportDelta, UnitFigures, levels_below
+from services.aggregator.domain import (
+    NATIONAL_LEVEL,
+    SupportDelta,
+    UnitFigures,
+    levels_below,
+    target_progress,
+)
 from shared.contracts.events.activity import CATEGORIES, OUTCOME_KINDS, Category, OutcomeKind
 from shared.contracts.units import Edition, Level
 from shared.web.spreadsheet import spreadsheet_cell
@@ -46,6 +52,23 @@ class Unplaced(BaseModel):
     members: int
 
 
+class TargetOut(BaseModel):
+    figure: str = Field(
+        description='what is aimed at: "covered_pct.<level>", "members_trained_pct" or '
+        '"outcomes.<kind>"'
+    )
+    target: float
+    actual: float | None = Field(
+        description="the figure now (percent for *_pct); null when there is nothing to "
+        "measure yet (no units at that level, no members)"
+    )
+    progress: float | None = Field(
+        description="actual / target, 4 places (1 = reached); null when actual is null or "
+        "the target is 0"
+    )
+    due: date | None
+
+
 class UnitCoverage(BaseModel):
     """The figures of one unit's subtree, or of a whole edition (code null)."""
 
@@ -68,6 +91,11 @@ class UnitCoverage(BaseModel):
     )
     coverage: dict[Level, LevelCoverage] = Field(description="one entry per level below the unit")
     support: Support
+    targets: list[TargetOut] = Field(
+        default_factory=list,
+        description="the unit's target (set in the registry, PUT /v1/targets/{code}), part "
+        "by part, against its figures; empty when none is set",
+    )
     as_of: datetime
     lag_ms: int | None
     as_of_date: date | None = Field(
@@ -202,6 +230,18 @@ def unit_coverage(
             by_category={c: _split(s) for c, s in figures.category_figures().items()},
             by_month={m: _split(s) for m, s in sorted(figures.by_month.items())},
         ),
+        targets=[
+            TargetOut(
+                figure=part.figure,
+                target=part.target,
+                actual=part.actual,
+                progress=part.progress,
+                due=part.due,
+            )
+            for part in (
+                target_progress(figures.target, counters) if figures.target is not None else []
+            )
+        ],
         as_of=as_of,
         lag_ms=lag_ms,
         as_of_date=as_of_date,

@@ -25,6 +25,7 @@ from services.registry.adapters.tables import (
     unit_links,
     units,
 )
+from services.registry.adapters.targets import TargetRepository
 from services.registry.domain import Member, Team, Unit
 from services.registry.placements import Link, LinkLevel
 from shared.contracts.events.registry import Placement, RegistryEvent
@@ -422,6 +423,10 @@ class SqlUnitOfWork:
     @property
     def links(self) -> LinkRepository:
         return LinkRepository(self.session)
+
+    @property
+    def targets(self) -> TargetRepository:
+        return TargetRepository(self.session)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         await add_to_outbox(self.session, outbox, events)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     ForeignKeyConstraint,
     Identity,
     Index,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.messaging.outbox import outbox_table
 from shared.runtime.db import service_metadata
@@ -140,4 +142,24 @@ team_placements = Table(
     CheckConstraint("edition IN ('2025', 'legacy')", name="edition"),
     # Operators list a province's teams awaiting a placement.
     Index("ix_team_placements_waiting", "edition", text("(unit_path[1])"), "placed"),
+)
+
+# Each unit's newest target (services/registry/targets.py); a PUT replaces the whole row.
+targets = Table(
+    "targets",
+    metadata,
+    Column("edition", Text, primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("due", Date, nullable=True),
+    # {"commune": 100, "village": 90}: percent per level below the unit.
+    Column("covered_pct", JSONB, nullable=False),
+    Column("members_trained_pct", Double, nullable=True),
+    # {"vneid_activations": 50000}: totals per outcome kind.
+    Column("outcomes", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["edition", "code"], ["units.edition", "units.code"], name="fk_targets_unit"
+    ),
+    CheckConstraint("version >= 1", name="version"),
 )

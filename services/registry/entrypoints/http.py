@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.registry import domain, use_cases
+from services.registry import domain, targets, use_cases
 from services.registry.adapters.repositories import SqlUnitOfWork, unit_of_work
 from services.registry.entrypoints.schemas import (
     AddedMemberOut,
@@ -30,6 +30,9 @@ from services.registry.entrypoints.schemas import (
     PlaceTeamRequest,
     RegisterTeamRequest,
     RegisterVillageRequest,
+    SetTargetRequest,
+    TargetList,
+    TargetOut,
     TeamList,
     TeamOut,
     UnitList,
@@ -60,6 +63,7 @@ ERROR_STATUS: dict[type[DomainError], int] = {
     domain.DissolvedBeforeEstablishedError: 422,
     domain.LeftBeforeJoinedError: 422,
     domain.MemberOutsideTeamDatesError: 422,
+    targets.LevelNotBelowUnitError: 422,
     domain.UnitCodeTakenError: 409,
     domain.UnitHasActiveTeamError: 409,
     domain.LeaderAlreadyPresentError: 409,
@@ -450,4 +454,72 @@ async def dissolve_team(
 
     return await context.write_once(
         request, key, body, write, edition=team_edition, actor=principal.actor
+    )
+
+
+@router.put("/targets/{code}", response_model=TargetOut, responses=_errors(404, 422))
+async def set_target(
+    code: PathCode,
+    body: SetTargetRequest,
+    request: Request,
+    context: Context,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+    edition: QueryEdition = None,
+) -> Response:
+    """Set (replace) a unit's target; emits `target.set`. Operator or admin keys only;
+    a key bound to a province sets targets only inside it (any other unit is 404, as an
+    unknown one)."""
+    principal.require_role("operator", "admin", doing="set targets")
+    chosen = domain.resolve_edition(edition, body.edition, context.settings.edition)
+
+    async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
+        unit = await use_cases.locked_unit(uow, chosen, code)
+        if not principal.covers(chosen, unit.path):
+            raise domain.UnitNotFoundError(
+                f"no unit {code} in edition {chosen} that key {principal.key_id} may set "
+                f"targets for ({principal.scope_text})",
+                edition=chosen,
+                unit_code=code,
+            )
+        target = await use_cases.set_target(
+            uow, unit, body.command(chosen, code), actor=principal.actor
+        )
+        return 200, TargetOut.of(target)
+
+    return await context.write_once(
+        request, key, body, write, edition=chosen, actor=principal.actor
+    )
+
+
+@router.get("/targets", response_model=TargetList, responses=_errors(404))
+async def list_targets(
+    context: Context,
+    principal: PrincipalDep,
+    parent: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=20,
+            pattern=CODE_PATTERN,
+            description="the targets of its children; without it, the provinces'",
+        ),
+    ] = None,
+    edition: QueryEdition = None,
+) -> TargetList:
+    """The targets set for a unit's children (or for the provinces), by code; a key bound
+    to a province sees only its own."""
+    chosen = edition or context.settings.edition
+    async with unit_of_work(context.sessionmaker) as uow:
+        if parent is not None:
+            principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, parent)).path)
+        found = await use_cases.list_targets(uow, chosen, parent)
+    return TargetList(
+        edition=chosen,
+        parent=parent,
+        items=tuple(
+            TargetOut.of(t)
+            for t in found
+            if parent is not None or principal.covers(chosen, (t.code,))
+        ),
     )

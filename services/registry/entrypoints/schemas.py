@@ -13,8 +13,10 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.registry import domain
-from services.registry.use_cases import NewMember
-from shared.contracts.events.registry import Placement, Role, TeamStatus
+from services.registry.targets import Target
+from services.registry.use_cases import NewMember, SetTarget
+from shared.contracts.events.activity import OutcomeKind
+from shared.contracts.events.registry import Percent, Placement, Role, TeamStatus
 from shared.contracts.units import Edition, Level
 
 Name = Annotated[
@@ -269,3 +271,63 @@ class TeamOut(ResponseModel):
 
 class TeamList(ResponseModel):
     items: tuple[TeamOut, ...]
+
+
+class SetTargetRequest(RequestModel):
+    """A unit's whole target: every part optional, a part left out is no target."""
+
+    due: date | None = Field(default=None, description="the day the target is due (2020-01-01 on)")
+    covered_pct: dict[Level, Percent] = Field(
+        default_factory=dict,
+        description="per level below the unit: the percent of its units to be covered, 0-100",
+        examples=[{"commune": 100, "village": 90}],
+    )
+    members_trained_pct: Percent | None = Field(
+        default=None, description="the percent of members to be trained, 0-100"
+    )
+    outcomes: dict[OutcomeKind, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="totals to reach per outcome kind",
+        examples=[{"vneid_activations": 50000}],
+    )
+    edition: EditionField = None
+
+    def command(self, edition: Edition, code: str) -> SetTarget:
+        return SetTarget(
+            edition=edition,
+            code=code,
+            due=self.due,
+            covered_pct=self.covered_pct,
+            members_trained_pct=self.members_trained_pct,
+            outcomes=self.outcomes,
+        )
+
+
+class TargetOut(ResponseModel):
+    edition: Edition
+    code: str
+    level: Level
+    version: int = Field(description="one higher with every change")
+    due: date | None
+    covered_pct: dict[Level, float]
+    members_trained_pct: float | None
+    outcomes: dict[OutcomeKind, int]
+
+    @classmethod
+    def of(cls, target: Target) -> TargetOut:
+        return cls(
+            edition=target.edition,
+            code=target.code,
+            level=target.level,
+            version=target.version,
+            due=target.due,
+            covered_pct=dict(target.covered_pct),
+            members_trained_pct=target.members_trained_pct,
+            outcomes=dict(target.outcomes),
+        )
+
+
+class TargetList(ResponseModel):
+    edition: Edition
+    parent: str | None = Field(description="null: the provinces' targets")
+    items: tuple[TargetOut, ...]

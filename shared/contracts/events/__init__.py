@@ -9,6 +9,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from shared.contracts.events.activity import ActivityEvent, SupportRecorded
 from shared.contracts.events.registry import (
     RegistryEvent,
+    TargetSet,
     TeamCreated,
     TeamDissolved,
     TeamEvent,
@@ -24,6 +25,7 @@ Event = Annotated[
     | TeamMembersChanged
     | TeamDissolved
     | TeamPlaced
+    | TargetSet
     | SupportRecorded,
     Field(discriminator="type"),
 ]
@@ -33,6 +35,7 @@ EVENT_TYPES = (
     TeamMembersChanged,
     TeamDissolved,
     TeamPlaced,
+    TargetSet,
     SupportRecorded,
 )
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
@@ -70,6 +73,7 @@ __all__ = [
     "PoisonEntryError",
     "RegistryEvent",
     "SupportRecorded",
+    "TargetSet",
     "TeamCreated",
     "TeamDissolved",
     "TeamEvent",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.envelope import Contract, Envelope
+from shared.contracts.events.activity import OutcomeKind
 from shared.contracts.streams import REGISTRY_EVENTS
 from shared.contracts.units import Edition, Level, UnitPath
 
@@ -159,5 +160,34 @@ class TeamPlaced(_TeamEvent):
     payload: TeamState
 
 
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class TargetState(Contract):
+    """What a province aims for at one unit, by `due`; a part left out is not a target.
+
+    `covered_pct`: per level below the unit, the share of its units to be covered (0-100);
+    `members_trained_pct`: the share of members trained; `outcomes`: totals by kind. Each
+    PUT replaces the unit's whole target, one `version` higher, so a consumer keeps the
+    newest version per unit whatever order the events come in.
+    """
+
+    code: str = Field(min_length=1, max_length=20)
+    level: Level
+    version: int = Field(ge=1)
+    due: date | None = None
+    covered_pct: dict[Level, Percent] = Field(default_factory=dict)
+    members_trained_pct: Percent | None = None
+    outcomes: dict[OutcomeKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+
+class TargetSet(_RegistryEvent):
+    """An operator or admin of the province set (or replaced) a unit's target."""
+
+    type: Literal["target.set"] = "target.set"
+    schema_version: int = Field(default=1, ge=1, le=1)
+    payload: TargetState
+
+
 TeamEvent = TeamCreated | TeamMembersChanged | TeamDissolved | TeamPlaced
-RegistryEvent = UnitRegistered | TeamEvent
+RegistryEvent = UnitRegistered | TeamEvent | TargetSet

@@ -14,6 +14,7 @@ from services.aggregator.domain import (
     SupportDayKey,
     SupportDelta,
     SupportKey,
+    TargetRecord,
     TeamRecord,
     UnitRecord,
 )
@@ -49,6 +50,7 @@ class InMemoryProjectionStore:
     team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     history: dict[DayKey, FigureDelta] = field(default_factory=dict)
     by_day: dict[SupportDayKey, SupportDelta] = field(default_factory=dict)
+    targets: dict[FigureKey, TargetRecord] = field(default_factory=dict)
 
     async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         fresh = set(event_ids) - self.processed
@@ -110,6 +112,12 @@ class InMemoryProjectionStore:
             if (key.edition, key.code) == (edition, code) and key.day <= day:
                 total.add(delta)
         return total
+
+    async def save_targets(self, targets: Sequence[TargetRecord]) -> None:
+        for target in targets:
+            kept = self.targets.get(target.key)
+            if kept is None or target.version > kept.version:
+                self.targets[target.key] = target
 
     async def announce(self, changed: Collection[FigureKey]) -> None:
         self.announced.append(frozenset(changed))

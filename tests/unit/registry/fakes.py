@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from services.registry.domain import Team, Unit
 from services.registry.placements import Link, LinkLevel
+from services.registry.targets import Target
 from shared.contracts.events.registry import RegistryEvent
 from shared.contracts.units import Edition, Level
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_unit
@@ -146,6 +147,25 @@ class FakeLinks:
 
 
 @dataclass
+class FakeTargets:
+    units: FakeUnits
+    rows: dict[tuple[Edition, str], Target] = field(default_factory=dict)
+
+    async def get(self, edition: Edition, code: str) -> Target | None:
+        return self.rows.get((edition, code))
+
+    async def save(self, target: Target) -> None:
+        self.rows[(target.edition, target.code)] = target
+
+    async def under(self, edition: Edition, parent_code: str | None) -> list[Target]:
+        return [
+            target
+            for (e, code), target in sorted(self.rows.items())
+            if e == edition and self.units.rows[(e, code)].parent_code == parent_code
+        ]
+
+
+@dataclass
 class FakeUnitOfWork:
     """One always-committed database: what a use case wrote stays, and `published` holds the
     events it queued in the outbox, in order."""
@@ -154,9 +174,11 @@ class FakeUnitOfWork:
     teams: FakeTeams = field(default_factory=FakeTeams)
     published: list[RegistryEvent] = field(default_factory=list)
     links: FakeLinks = field(init=False)
+    targets: FakeTargets = field(init=False)
 
     def __post_init__(self) -> None:
         self.links = FakeLinks(self.units)
+        self.targets = FakeTargets(self.units)
 
     async def publish(self, events: Sequence[RegistryEvent]) -> None:
         self.published.extend(events)
