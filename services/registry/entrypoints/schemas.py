@@ -16,7 +16,13 @@ from services.registry import domain
 from services.registry.targets import Target
 from services.registry.use_cases import NewMember, SetTarget
 from shared.contracts.events.activity import OutcomeKind
-from shared.contracts.events.registry import Percent, Placement, Role, TeamStatus
+from shared.contracts.events.registry import (
+    OutcomeTotal,
+    Percent,
+    Placement,
+    Role,
+    TeamStatus,
+)
 from shared.contracts.units import Edition, Level
 
 Name = Annotated[
@@ -285,9 +291,9 @@ class SetTargetRequest(RequestModel):
     members_trained_pct: Percent | None = Field(
         default=None, description="the percent of members to be trained, 0-100"
     )
-    outcomes: dict[OutcomeKind, Annotated[int, Field(ge=0)]] = Field(
+    outcomes: dict[OutcomeKind, OutcomeTotal] = Field(
         default_factory=dict,
-        description="totals to reach per outcome kind",
+        description="totals (0 to 1,000,000,000) to reach per outcome kind",
         examples=[{"vneid_activations": 50000}],
     )
     edition: EditionField = None

@@ -161,6 +161,8 @@ class TeamPlaced(_TeamEvent):
 
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+# An outcome total a unit may aim at: a billion is far above the whole country's.
+OutcomeTotal = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
 class TargetState(Contract):
@@ -178,7 +180,7 @@ class TargetState(Contract):
     due: date | None = None
     covered_pct: dict[Level, Percent] = Field(default_factory=dict)
     members_trained_pct: Percent | None = None
-    outcomes: dict[OutcomeKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    outcomes: dict[OutcomeKind, OutcomeTotal] = Field(default_factory=dict)
 
 
 class TargetSet(_RegistryEvent):

@@ -118,6 +118,7 @@ async def test_operators_and_admins_of_the_province_set_targets_publishers_may_n
         (LEGACY_PROVINCE, {"members_trained_pct": -1}, 422, "validation_error"),
         (LEGACY_PROVINCE, {"outcomes": {"facebook_likes": 3}}, 422, "validation_error"),
         (LEGACY_PROVINCE, {"outcomes": {"vneid_activations": -3}}, 422, "validation_error"),
+        (LEGACY_PROVINCE, {"outcomes": {"other_accounts": 10**22}}, 422, "validation_error"),
         (LEGACY_PROVINCE, {"due": "2022-02-30"}, 422, "validation_error"),
         (LEGACY_PROVINCE, {"due": "2019-12-31"}, 422, "date_before_earliest"),
         (LEGACY_PROVINCE, {"deadline": "2022-11-30"}, 422, "validation_error"),
