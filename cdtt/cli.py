@@ -56,6 +56,8 @@ def serve(
     """Run one service over HTTP (uvicorn), with its relay or subscribers."""
     import uvicorn
 
+    from shared.web.connections import guarded_protocol
+
     settings = Settings()
     configure_logging(service, settings.log_level)
     check_bind_allowed(settings, host)
@@ -68,12 +70,14 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
-        # Slow and idle clients (shared.web.limits times out a trickling body): idle keep-alive
-        # connections close after 5 s, connections beyond CDTT_MAX_CONNECTIONS get 503, and
-        # under h11 a header block is at most 16 KiB.
+        # Slow and idle clients: idle keep-alive connections close after 5 s; the guarded
+        # protocol times out and caps request heads and lets probes past the connection
+        # cap (shared.web.connections), shared.web.limits times out a trickling body;
+        # connections beyond CDTT_MAX_CONNECTIONS get 503.
+        http=guarded_protocol(settings),
         timeout_keep_alive=5,
         limit_concurrency=settings.max_connections,
-        h11_max_incomplete_event_size=16 * 1024,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -67,8 +67,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # A request body that stops arriving this long gets 408.
     body_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Connections (and requests in progress) one service process takes at once; 503 beyond.
+    # Connections (and requests in progress) one service process takes at once; 503 beyond
+    # (/healthz, /readyz and /metrics still answer).
     max_connections: int = Field(default=2000, ge=10)
+    # A request line and headers longer than this get 431 (shared/web/connections.py).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1_048_576)
+    # A request's headers not all arrived this long after the connection opened (or after
+    # the previous response) get 408; a connection that sent nothing is closed.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # uvicorn's HTTP/1.1 parser; auto takes httptools when installed. The limits above
+    # hold with either.
+    http_parser: Literal["auto", "httptools", "h11"] = "auto"
     # Requests per second per API key (per client address without a known key); 429 above.
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     # The live stream (/v1/live): a comment line this often keeps proxies from closing a quiet
