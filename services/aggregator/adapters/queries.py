@@ -369,9 +369,10 @@ class MapPoint:
 
 
 async def read_map_points(
-    conn: AsyncConnection, edition: Edition, parent_code: str | None
+    conn: AsyncConnection, edition: Edition, parent_code: str | None, as_of: date | None = None
 ) -> list[MapPoint]:
-    """Communes with a centre under `parent_code` (None: the nation), by code.
+    """Communes with a centre under `parent_code` (None: the nation), by code; live, or
+    (`as_of`) at the end of that day.
 
     One index range per edition and a join on the figures' primary key; a parent filters
     on the path (province first), so a province or a legacy district works alike.
@@ -403,7 +404,7 @@ async def read_map_points(
     if parent_code is not None:
         query = query.where(units.c.path.any(parent_code))
     rows = await conn.execute(query)
-    return [
+    points = [
         MapPoint(
             code=row.code,
             name=row.name,
@@ -415,4 +416,41 @@ async def read_map_points(
             members=row.members or 0,
         )
         for row in rows
+    ]
+    if as_of is None:
+        return points
+    return await _map_points_as_of(conn, edition, points, as_of)
+
+
+async def _map_points_as_of(
+    conn: AsyncConnection, edition: Edition, points: list[MapPoint], day: date
+) -> list[MapPoint]:
+    """The points with their dated figures summed from the history up to `day`."""
+    dated: dict[str, tuple[int, int, int]] = {}
+    codes = [p.code for p in points]
+    for start in range(0, len(codes), _KEYS_PER_READ):
+        rows = await conn.execute(
+            select(
+                figures_by_day.c.code,
+                func.sum(figures_by_day.c.direct_teams).label("direct_teams"),
+                func.sum(figures_by_day.c.teams).label("teams"),
+                func.sum(figures_by_day.c.members).label("members"),
+            )
+            .where(
+                figures_by_day.c.edition == edition,
+                figures_by_day.c.code.in_(codes[start : start + _KEYS_PER_READ]),
+                figures_by_day.c.day <= day,
+            )
+            .group_by(figures_by_day.c.code)
+        )
+        for row in rows:
+            dated[row.code] = (int(row.direct_teams), int(row.teams), int(row.members))
+    return [
+        replace(
+            point,
+            covered=dated.get(point.code, (0, 0, 0))[0] > 0,
+            teams=dated.get(point.code, (0, 0, 0))[1],
+            members=dated.get(point.code, (0, 0, 0))[2],
+        )
+        for point in points
     ]

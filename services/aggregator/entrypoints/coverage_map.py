@@ -21,6 +21,7 @@ from services.aggregator.adapters.queries import MapPoint, read_map_points, read
 from services.aggregator.entrypoints.http import (
     CODE_PATTERN,
     UNKNOWN_UNIT,
+    AsOf,
     Connection,
     EditionParam,
     Fresh,
@@ -64,6 +65,7 @@ async def coverage_map(
     edition: EditionParam,
     fresh: Fresh,
     principal: OperatorDep,
+    as_of: AsOf,
     parent: Annotated[
         str | None,
         Query(
@@ -75,7 +77,8 @@ async def coverage_map(
     ] = None,
 ) -> Response:
     """The communes with coordinates under `parent`: code, name, lat, lon, province, covered
-    (0/1: a team on the commune itself), teams and members (its whole subtree)."""
+    (0/1: a team on the commune itself), teams and members (its whole subtree); at the end
+    of `as_of` when given."""
     if parent is None:
         principal.require_everywhere(edition, "the national map")
     else:
@@ -83,7 +86,7 @@ async def coverage_map(
         if unit is None:
             raise _unknown_unit(edition, parent)
         principal.require_read(edition, unit.path)
-    body = map_body(edition, parent, await read_map_points(conn, edition, parent))
+    body = map_body(edition, parent, await read_map_points(conn, edition, parent, as_of))
     # Weak: the gzip and plain bodies are one representation's two encodings.
     tag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     etag = f"W/{tag}"

@@ -47,6 +47,13 @@
       footer:
         "Số liệu do hệ thống các tỉnh gửi lên; trang do máy chủ tổng hợp phục vụ, không dùng tài nguyên bên ngoài.",
       lang_other: "English",
+      as_of_date: "Số liệu đến ngày",
+      past: "Số liệu đến hết ngày {date} — không cập nhật trực tiếp",
+      series: "Diễn biến theo tháng",
+      series_caption: "Số tổ và đơn vị có tổ cuối mỗi tháng, {from} – {to}",
+      series_label: "Biểu đồ số tổ và đơn vị có tổ theo tháng, {from} – {to}: {summary}",
+      series_empty: "Chưa có tổ nào trong khoảng thời gian này.",
+      change: "so với tháng trước {change}",
       level: {
         national: "Cả nước",
         province: "Tỉnh, thành phố",
@@ -115,6 +122,13 @@
       footer:
         "Figures as published by the provinces' systems; served by the aggregator alone, with no outside resource.",
       lang_other: "Tiếng Việt",
+      as_of_date: "Figures as of",
+      past: "Figures as of the end of {date} — not updated live",
+      series: "Month by month",
+      series_caption: "Teams and covered units at the end of each month, {from} – {to}",
+      series_label: "Chart of teams and covered units by month, {from} – {to}: {summary}",
+      series_empty: "No team in this period.",
+      change: "{change} on the month before",
       level: {
         national: "Nationwide",
         province: "Provinces",
@@ -138,6 +152,16 @@
   const LEVELS = ["province", "district", "commune", "village"];
   const CATEGORIES = Object.keys(TEXT.vi.category_name);
   const RECONNECT_MS = [250, 500, 1000, 2000];
+  const EARLIEST_DATE = "2020-01-01";
+  const SERIES_MONTHS = 24;
+
+  // Business dates are Vietnamese days (UTC+7, no daylight saving), whatever the browser's zone.
+  const todayInVietnam = () => new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
+  // A past day asked for, or "" for today (live figures).
+  function asOfFrom(value) {
+    if (!value || !/^\d{4}-\d{2}-\d{2}$/.test(value) || value >= todayInVietnam()) return "";
+    return value < EARLIEST_DATE ? EARLIEST_DATE : value;
+  }
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
@@ -146,6 +170,8 @@
     unit: params.get("unit") || "",
     lang: params.get("lang") === "en" ? "en" : "vi",
     sort: params.get("sort") || "",
+    asOf: asOfFrom(params.get("as_of")),
+    liveMode: "connecting",
     view: null, // the last figures shown: {unit, rows}
     shown: new Map(), // cell key -> value last shown, to highlight what changed
     names: new Map(), // "edition:code" -> name, for breadcrumbs
@@ -196,10 +222,14 @@
     if ((view.lang ?? state.lang) === "en") q.set("lang", "en");
     const sort = view.sort ?? state.sort;
     if (sort) q.set("sort", sort);
+    const asOf = view.asOf ?? state.asOf;
+    if (asOf) q.set("as_of", asOf);
     return `/?${q}`;
   }
-  const api = (path, extra) => {
+  // Figures are read at the date on screen (as_of) unless `live` is asked for.
+  const api = (path, extra, { live = false } = {}) => {
     const q = new URLSearchParams({ ...(state.edition ? { edition: state.edition } : {}), ...extra });
+    if (state.asOf && !live) q.set("as_of", state.asOf);
     return `${path}?${q}`;
   };
 
@@ -209,6 +239,7 @@
     if (push) history.pushState(null, "", pageUrl({}));
     else history.replaceState(null, "", pageUrl({}));
     if (changedEdition) connectLive();
+    renderDate();
     refresh();
   }
 
@@ -222,6 +253,7 @@
     state.unit = q.get("unit") || "";
     state.sort = q.get("sort") || "";
     state.lang = q.get("lang") === "en" ? "en" : "vi";
+    state.asOf = asOfFrom(q.get("as_of"));
     state.view = null;
     translatePage();
     refresh();
@@ -309,10 +341,11 @@
     state.loading = (async () => {
       do {
         state.dirty = false;
-        const wanted = `${state.edition}:${state.unit}`;
+        const wanted = `${state.edition}:${state.unit}:${state.asOf}`;
         try {
-          const view = await fetchView();
-          if (`${state.edition}:${state.unit}` !== wanted && state.edition !== null) continue;
+          const [view, series] = await Promise.all([fetchView(), fetchSeries().catch(() => null)]);
+          view.series = series;
+          if (`${state.edition}:${state.unit}:${state.asOf}` !== wanted && state.edition !== null) continue;
           if (!state.edition) {
             state.edition = view.unit.edition;
             history.replaceState(null, "", pageUrl({}));
@@ -320,6 +353,7 @@
           }
           showError(null);
           render(view);
+          document.body.dataset.asOf = state.asOf || "today"; // the day the figures shown are of
           announceView(view.unit);
         } catch (error) {
           if (error.status === 401) {
@@ -345,7 +379,13 @@
 
   // The map (map.js) follows the view through these events and asks to navigate with one.
   function announceView(unit) {
-    const detail = { edition: state.edition, unit: state.unit, level: unit.level, path: unit.path ?? [] };
+    const detail = {
+      edition: state.edition,
+      unit: state.unit,
+      level: unit.level,
+      path: unit.path ?? [],
+      asOf: state.asOf,
+    };
     document.dispatchEvent(new CustomEvent("cdtt:view", { detail }));
   }
 
@@ -414,9 +454,130 @@
     renderHeadline(unit);
     renderTable(unit, view.rows);
     renderSupport(unit);
+    renderSeries(view.series);
     const fresh = freshness ?? unit;
     renderFreshness(fresh.as_of, fresh.lag_ms);
     state.shown = state.fresh;
+  }
+
+  // ---- the date on screen, and the monthly series up to it --------------------------------
+
+  function dayLabel(day) {
+    const [year, month, date] = day.split("-").map(Number);
+    return new Date(Date.UTC(year, month - 1, date)).toLocaleDateString(locale(), { timeZone: "UTC" });
+  }
+
+  function renderDate() {
+    const input = $("as-of-date");
+    input.max = todayInVietnam();
+    input.min = EARLIEST_DATE;
+    input.value = state.asOf || todayInVietnam();
+    setLive(state.liveMode);
+  }
+
+  function monthsBack(month, count) {
+    let [year, m] = month.split("-").map(Number);
+    m -= count;
+    while (m < 1) {
+      m += 12;
+      year -= 1;
+    }
+    return `${year}-${String(m).padStart(2, "0")}`;
+  }
+
+  async function fetchSeries() {
+    const to = (state.asOf || todayInVietnam()).slice(0, 7);
+    const from = [monthsBack(to, SERIES_MONTHS - 1), EARLIEST_DATE.slice(0, 7)].sort().at(-1);
+    const path = state.unit ? `/v1/coverage/${encodeURIComponent(state.unit)}/series` : "/v1/coverage/series";
+    return getJson(api(path, { from, to }, { live: true }));
+  }
+
+  // Lines: teams, then covered units per level below the unit; one scale (they are counts of
+  // the same order: a covered unit has at least one team).
+  const SERIES_STYLE = ["teams", ...LEVELS];
+
+  function renderSeries(series) {
+    const box = $("series-chart");
+    box.replaceChildren();
+    if (!series || series.months.length === 0) {
+      $("series-caption").textContent = t("series");
+      return;
+    }
+    const months = series.months;
+    const range = { from: monthLabel(months[0].month), to: monthLabel(months.at(-1).month) };
+    $("series-caption").textContent = t("series_caption", range);
+    const levels = LEVELS.filter((level) => level in (months[0].coverage || {}));
+    const lines = [
+      { key: "teams", label: t("teams"), value: (m) => m.teams, change: (m) => m.change.teams },
+      ...levels.map((level) => ({
+        key: level,
+        label: t("covered", { level: t("level_short")[level] }),
+        value: (m) => m.coverage[level].covered,
+        change: (m) => m.change.coverage[level],
+      })),
+    ];
+    const last = months.at(-1);
+    const signed = (n) => (n > 0 ? `+${num(n)}` : num(n));
+    const summary = lines
+      .map((line) => `${line.label} ${num(line.value(last))} (${t("change", { change: signed(line.change(last)) })})`)
+      .join("; ");
+    const legend = el("ul", { class: "series-legend" });
+    for (const line of lines) {
+      legend.append(
+        el(
+          "li",
+          { class: `line-${SERIES_STYLE.indexOf(line.key)}` },
+          el("span", { class: "swatch", "aria-hidden": "true" }),
+          `${line.label}: ${num(line.value(last))} `,
+          el("span", { class: "delta" }, `(${signed(line.change(last))})`),
+        ),
+      );
+    }
+    const max = Math.max(1, ...months.flatMap((m) => lines.map((line) => line.value(m))));
+    if (max <= 0 || months.every((m) => lines.every((line) => line.value(m) === 0))) {
+      box.append(el("p", { class: "empty" }, t("series_empty")));
+      return;
+    }
+    const ns = "http://www.w3.org/2000/svg";
+    const svgEl = (tag, attrs, text) => {
+      const node = document.createElementNS(ns, tag);
+      for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const width = 720,
+      height = 200,
+      left = 40,
+      right = 8,
+      top = 10,
+      bottom = 22;
+    const x = (i) => left + ((width - left - right) * i) / Math.max(months.length - 1, 1);
+    const y = (v) => height - bottom - ((height - top - bottom) * v) / max;
+    const svg = svgEl("svg", {
+      viewBox: `0 0 ${width} ${height}`,
+      role: "img",
+      "aria-label": t("series_label", { ...range, summary }),
+      class: "lines",
+    });
+    for (const tick of [0, max / 2, max]) {
+      const value = Math.round(tick);
+      svg.append(svgEl("line", { x1: left, x2: width - right, y1: y(value), y2: y(value), class: "grid" }));
+      svg.append(svgEl("text", { x: left - 4, y: y(value) + 3, class: "tick" }, num(value)));
+    }
+    const every = Math.ceil(months.length / 8);
+    months.forEach((m, i) => {
+      if (i % every === 0 || i === months.length - 1) {
+        svg.append(svgEl("text", { x: x(i), y: height - 6, class: "label" }, monthLabel(m.month)));
+      }
+    });
+    for (const line of lines) {
+      const points = months.map((m, i) => `${x(i).toFixed(1)},${y(line.value(m)).toFixed(1)}`).join(" ");
+      const group = svgEl("g", { class: `line-${SERIES_STYLE.indexOf(line.key)}` });
+      group.append(svgEl("title", {}, line.label));
+      group.append(svgEl("polyline", { points, fill: "none" }));
+      svg.append(group);
+    }
+    box.append(svg, legend);
   }
 
   function renderEditions() {
@@ -551,7 +712,8 @@
       : t("children", { level: levelName, name: unit.name });
     $("table-caption").textContent = $("table-title").textContent;
     $("export").href = api("/v1/coverage.csv", unit.code ? { parent: unit.code } : {});
-    $("export").setAttribute("download", `cdtt-${state.edition}-${unit.code || "national"}.csv`);
+    const dated = state.asOf ? `-${state.asOf}` : "";
+    $("export").setAttribute("download", `cdtt-${state.edition}-${unit.code || "national"}${dated}.csv`);
 
     const columns = columnsFor(rows);
     const head = $("table-head");
@@ -786,17 +948,19 @@
 
   // ---- live: Server-Sent Events, reconnected by us with a short backoff ---------------------
 
+  // Over a past date the figures stand still: the status says so whatever the stream does.
   function setLive(mode) {
+    state.liveMode = mode;
     const box = $("live");
-    box.dataset.state = mode;
-    $("live-text").textContent = t(mode);
+    box.dataset.state = state.asOf ? "past" : mode;
+    $("live-text").textContent = state.asOf ? t("past", { date: dayLabel(state.asOf) }) : t(mode);
   }
 
   function connectLive() {
     if (state.source) state.source.close();
     if (!state.edition) return;
     setLiveCookie(true);
-    const source = new EventSource(api("/v1/live"));
+    const source = new EventSource(api("/v1/live", {}, { live: true }));
     state.source = source;
     source.onopen = () => {
       setLiveCookie(false);
@@ -824,6 +988,8 @@
       return;
     }
     if (change.edition !== state.edition) return;
+    // Live changes are today's figures: never shown over a past date.
+    if (state.asOf) return;
     document.dispatchEvent(new CustomEvent("cdtt:live", { detail: change }));
     // `codes` are the units whose figures moved (each with its ancestors and the nation, ""):
     // a view whose unit is not among them has nothing new to show.
@@ -846,7 +1012,7 @@
       if (candidate.code && !known.has(candidate.code) && isChildInView(candidate)) rows.push(candidate);
     }
     rows.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-    render({ unit, rows }, change);
+    render({ unit, rows, series: state.view.series }, change);
   }
 
   function isChildInView(unit) {
@@ -864,7 +1030,7 @@
     const lang = $("lang");
     lang.textContent = t("lang_other");
     lang.lang = state.lang === "vi" ? "en" : "vi";
-    if ($("live").dataset.state) setLive($("live").dataset.state);
+    setLive(state.liveMode);
     document.dispatchEvent(new CustomEvent("cdtt:lang"));
   }
 
@@ -899,6 +1065,11 @@
           navigate({ edition: button.dataset.edition, unit: "", sort: "" });
       });
     }
+    $("as-of-date").addEventListener("change", (event) => {
+      const asOf = asOfFrom(event.target.value);
+      if (asOf !== state.asOf) navigate({ asOf });
+      else renderDate(); // an emptied or out-of-range entry shows the day in force again
+    });
     $("lang").addEventListener("click", () => {
       state.lang = state.lang === "vi" ? "en" : "vi";
       history.replaceState(null, "", pageUrl({}));
@@ -906,7 +1077,7 @@
       if (state.view) render(state.view);
     });
     translatePage();
-    setLive("connecting");
+    renderDate();
     refresh();
     connectLive();
   }

@@ -82,9 +82,7 @@
     state.loading = (async () => {
       do {
         state.again = false;
-        const q = new URLSearchParams({ edition: state.edition });
-        if (state.parent) q.set("parent", state.parent);
-        const key = q.toString();
+        const key = currentKey();
         const headers = { Accept: "application/json" };
         const apiKey = sessionStorage.getItem("cdtt.apiKey");
         if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
@@ -114,6 +112,7 @@
   function currentKey() {
     const q = new URLSearchParams({ edition: state.edition });
     if (state.parent) q.set("parent", state.parent);
+    if (state.asOf) q.set("as_of", state.asOf); // the dashboard's date: the map at that day
     return q.toString();
   }
 
@@ -237,8 +236,9 @@
 
   function onView(view) {
     const parent = scopeOf(view);
-    const scopeChanged = view.edition !== state.edition || parent !== state.parent;
-    Object.assign(state, { edition: view.edition, unit: view.unit, parent, focus: focusOf(view) });
+    const asOf = view.asOf || "";
+    const scopeChanged = view.edition !== state.edition || parent !== state.parent || asOf !== state.asOf;
+    Object.assign(state, { edition: view.edition, unit: view.unit, parent, focus: focusOf(view), asOf });
     if (scopeChanged) state.etag = null;
     load();
   }
