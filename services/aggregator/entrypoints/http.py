@@ -11,10 +11,10 @@ import csv
 import io
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -34,6 +34,7 @@ from services.aggregator.adapters.queries import (
 )
 from services.aggregator.adapters.reporting import read_reporting
 from services.aggregator.entrypoints.schemas import (
+    REPORTING_CSV_HEADER,
     ChildrenCoverage,
     CoverageSeries,
     NationalCoverage,
@@ -44,6 +45,7 @@ from services.aggregator.entrypoints.schemas import (
     csv_header,
     csv_row,
     in_view,
+    reporting_csv_row,
     reporting_row,
     unit_coverage,
 )
@@ -203,24 +205,42 @@ async def coverage_csv(
         rows_level = child_level(edition, unit.level)
     children = await read_children(conn, edition, parent, as_of)
     header = csv_header(edition, rows_level)
-    out = io.StringIO()
-    # RFC 4180 line ends: a field holding a carriage return or a newline is then quoted.
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(csv_row(child, header) for child in children)
     dated = f"-{as_of.isoformat()}" if as_of else ""
-    name = f"cdtt-{edition}-{parent or 'national'}{dated}.csv"
     headers = {
-        "Content-Disposition": f'attachment; filename="{name}"',
         "X-As-Of": fresh.as_of.isoformat(),
         "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
     }
     if as_of is not None:
         headers["X-As-Of-Date"] = as_of.isoformat()
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return _csv_response(
+        f"cdtt-{edition}-{parent or 'national'}{dated}.csv",
+        [header, *(csv_row(child, header) for child in children)],
+        headers,
+    )
 
 
-@router.get("/reporting", responses=UNKNOWN_UNIT)
+def _csv_response(
+    name: str, rows: Iterable[Sequence[object]], headers: dict[str, str] | None = None
+) -> Response:
+    """A CSV download (UTF-8); cells are already neutralised (shared.web.spreadsheet)."""
+    out = io.StringIO()
+    # RFC 4180 line ends: a field holding a carriage return or a newline is then quoted.
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', **(headers or {})},
+    )
+
+
+@router.get(
+    "/reporting",
+    response_model=Reporting,
+    responses={
+        **UNKNOWN_UNIT,
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
+    },
+)
 async def reporting(
     conn: Connection,
     edition: EditionParam,
@@ -237,7 +257,10 @@ async def reporting(
             description="unit code; omitted: the provinces",
         ),
     ] = None,
-) -> Reporting:
+    format: Annotated[
+        Literal["json", "csv"], Query(description="csv: the same rows as a CSV download")
+    ] = "json",
+) -> Reporting | Response:
     """Per unit under `parent`: active teams, those that recorded support in `period`, the
     reporting rate, and (communes, villages) the silent teams."""
     if parent is None:
@@ -250,11 +273,17 @@ async def reporting(
         principal.require_read(edition, unit.path)
         path = unit.path
     rows = await read_reporting(conn, edition, path, period, with_silent=True)
-    return Reporting(
+    report = Reporting(
         edition=edition,
         parent=parent,
         period=period,
         items=[reporting_row(row) for row in rows],
+    )
+    if format == "json":
+        return report
+    return _csv_response(
+        f"cdtt-{edition}-{parent or 'national'}-reporting-{period}.csv",
+        [REPORTING_CSV_HEADER, *(reporting_csv_row(report, row) for row in report.items)],
     )
 
 

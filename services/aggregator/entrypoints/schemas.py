@@ -288,6 +288,22 @@ def csv_header(edition: Edition, rows_level: Level | None) -> list[str]:
         *(f"outcomes_{kind}" for kind in OUTCOME_KINDS),
         # New columns go last, so existing readers' column positions stay.
         "members_trained",
+        "members_trained_share",
+        "target_due",
+        *(
+            f"{part}_{figure}"
+            for figure in target_figures(levels)
+            for part in ("target", "actual", "progress")
+        ),
+    ]
+
+
+def target_figures(levels: Sequence[Level]) -> list[str]:
+    """Every part a target of a unit with these levels below it may have, as CSV names."""
+    return [
+        *(f"covered_pct_{level}" for level in levels),
+        "members_trained_pct",
+        *(f"outcomes_{kind}" for kind in OUTCOME_KINDS),
     ]
 
 
@@ -314,8 +330,16 @@ def csv_row(figures: UnitFigures, header: Sequence[str]) -> list[object]:
         values[f"{category}_residents"] = split.residents
     for kind, count in counters.outcomes().items():
         values[f"outcomes_{kind}"] = count
+    values["members_trained_share"] = trained_share(counters.members_trained, counters.members)
+    if figures.target is not None:
+        values["target_due"] = figures.target.due
+        for aim in target_progress(figures.target, counters):
+            figure = aim.figure.replace(".", "_")
+            values[f"target_{figure}"] = aim.target
+            values[f"actual_{figure}"] = aim.actual
+            values[f"progress_{figure}"] = aim.progress
     # Names come from provincial systems: never let one run as a spreadsheet formula.
-    return [spreadsheet_cell(values[name]) for name in header]
+    return [spreadsheet_cell(values.get(name)) for name in header]
 
 
 class SilentTeamOut(BaseModel):
@@ -369,3 +393,39 @@ def reporting_row(row: ChildReporting) -> ReportingRow:
             else None
         ),
     )
+
+
+REPORTING_CSV_HEADER = (
+    "edition",
+    "period",
+    "code",
+    "name",
+    "level",
+    "active_teams",
+    "reporting_teams",
+    "reporting_rate",
+    "silent_teams",
+    "silent",
+)
+
+
+def reporting_csv_row(report: Reporting, row: ReportingRow) -> list[object]:
+    """One unit's reporting; `silent` lists "unit_code team_id" pairs, "; " between them."""
+    silent = (
+        None
+        if row.silent is None
+        else "; ".join(f"{team.unit_code} {team.team_id}" for team in row.silent)
+    )
+    values = (
+        report.edition,
+        report.period,
+        row.code,
+        row.name,
+        row.level,
+        row.active_teams,
+        row.reporting_teams,
+        row.reporting_rate,
+        row.silent_teams,
+        silent,
+    )
+    return [spreadsheet_cell(value) for value in values]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import date
 from typing import Any
@@ -65,6 +67,10 @@ async def test_a_target_set_reaches_the_figures_with_progress(
 
         figures = await wait_until(province, timeout=30)
         national = (await client.get("/v1/coverage")).json()
+        exported = await client.get("/v1/coverage.csv")
+        reported = await client.get(
+            "/v1/reporting", params={"parent": "04378", "period": "2024-05", "format": "csv"}
+        )
 
     assert figures["targets"] == [
         {
@@ -99,3 +105,32 @@ async def test_a_target_set_reaches_the_figures_with_progress(
     assert national["targets"] == []
     (row,) = national["items"]
     assert row["targets"] == figures["targets"]
+
+    (exported_row,) = csv.DictReader(io.StringIO(exported.text, newline=""))
+    assert exported_row["members_trained_share"] == "0.75"
+    assert exported_row["target_due"] == "2022-11-30"
+    assert (
+        exported_row["target_covered_pct_village"],
+        exported_row["actual_covered_pct_village"],
+        exported_row["progress_covered_pct_village"],
+    ) == ("50.0", "100.0", "2.0")
+    assert exported_row["progress_outcomes_vneid_activations"] == "0.25"
+    # Parts without a target are empty cells, not zeros.
+    assert exported_row["target_outcomes_payment_accounts"] == ""
+    assert exported_row["target_covered_pct_district"] == ""
+
+    assert reported.headers["content-type"].startswith("text/csv")
+    assert "reporting-2024-05.csv" in reported.headers["content-disposition"]
+    (village_row,) = csv.DictReader(io.StringIO(reported.text, newline=""))
+    assert village_row == {
+        "edition": "legacy",
+        "period": "2024-05",
+        "code": "04378-001",
+        "name": "Thôn Khe Dứa",
+        "level": "village",
+        "active_teams": "1",
+        "reporting_teams": "1",
+        "reporting_rate": "1.0",
+        "silent_teams": "0",
+        "silent": "",
+    }

@@ -117,8 +117,18 @@ def test_csv_columns_follow_the_levels_below_the_rows() -> None:
     values = dict(zip(header, row, strict=True))
     assert (values["has_team"], values["teams"], values["village_total"]) == ("no", 2, 4)
     assert values["vneid_residents"] == 0
-    assert header[-6:-1] == [f"outcomes_{kind}" for kind in OUTCOME_KINDS]
-    assert header[-1] == "members_trained"
+    trained = header.index("members_trained")
+    assert header[trained - 5 : trained] == [f"outcomes_{kind}" for kind in OUTCOME_KINDS]
+    # Columns added since go after it, targets last: empty cells for a unit without one.
+    assert header[trained + 1 : trained + 6] == [
+        "members_trained_share",
+        "target_due",
+        "target_covered_pct_commune",
+        "actual_covered_pct_commune",
+        "progress_covered_pct_commune",
+    ]
+    assert header[-1] == "progress_outcomes_other_accounts"
+    assert values["target_due"] is None
     assert (values["outcomes_ecommerce_accounts"], values["outcomes_other_accounts"]) == (5, 0)
     assert csv_header("2025", "province")[7:11] == [
         "commune_covered",
