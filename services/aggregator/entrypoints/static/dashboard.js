@@ -54,6 +54,30 @@
       series_label: "Biểu đồ số tổ và đơn vị có tổ theo tháng, {from} – {to}: {summary}",
       series_empty: "Chưa có tổ nào trong khoảng thời gian này.",
       change: "so với tháng trước {change}",
+      trained_share: "{share} đã được tập huấn",
+      outcomes: "Kết quả hỗ trợ",
+      outcome_kind: "Loại kết quả",
+      latest_month: "Tháng gần nhất",
+      month_of: "Tháng {month}",
+      outcome_name: {
+        vneid_activations: "Tài khoản VNeID được kích hoạt",
+        public_service_dossiers: "Hồ sơ dịch vụ công trực tuyến",
+        payment_accounts: "Tài khoản thanh toán",
+        ecommerce_accounts: "Tài khoản thương mại điện tử",
+        other_accounts: "Tài khoản khác",
+      },
+      targets: "Chỉ tiêu",
+      target_covered: "{level} có tổ",
+      target_trained: "Thành viên được tập huấn",
+      target_of: "{actual} / {target} ({progress})",
+      no_measure: "chưa có số liệu",
+      due: "hạn {date}",
+      overdue: "đã quá hạn",
+      reporting: "Báo cáo tháng {month}",
+      reporting_cell: "{reporting}/{active} tổ",
+      no_active: "không có tổ",
+      silent: "{count} tổ chưa báo cáo",
+      silent_team: "Tổ {team} tại {unit}",
       level: {
         national: "Cả nước",
         province: "Tỉnh, thành phố",
@@ -129,6 +153,30 @@
       series_label: "Chart of teams and covered units by month, {from} – {to}: {summary}",
       series_empty: "No team in this period.",
       change: "{change} on the month before",
+      trained_share: "{share} trained",
+      outcomes: "Outcomes of support",
+      outcome_kind: "Outcome",
+      latest_month: "Latest month",
+      month_of: "{month}",
+      outcome_name: {
+        vneid_activations: "VNeID accounts activated",
+        public_service_dossiers: "Online public-service dossiers",
+        payment_accounts: "Payment accounts",
+        ecommerce_accounts: "E-commerce accounts",
+        other_accounts: "Other accounts",
+      },
+      targets: "Targets",
+      target_covered: "{level} covered",
+      target_trained: "Members trained",
+      target_of: "{actual} of {target} ({progress})",
+      no_measure: "nothing to measure yet",
+      due: "due {date}",
+      overdue: "overdue",
+      reporting: "Reporting in {month}",
+      reporting_cell: "{reporting}/{active} teams",
+      no_active: "no team",
+      silent: "{count} silent teams",
+      silent_team: "Team {team} on {unit}",
       level: {
         national: "Nationwide",
         province: "Provinces",
@@ -151,6 +199,7 @@
   };
   const LEVELS = ["province", "district", "commune", "village"];
   const CATEGORIES = Object.keys(TEXT.vi.category_name);
+  const OUTCOME_KINDS = Object.keys(TEXT.vi.outcome_name);
   const RECONNECT_MS = [250, 500, 1000, 2000];
   const EARLIEST_DATE = "2020-01-01";
   const SERIES_MONTHS = 24;
@@ -321,16 +370,33 @@
   }
 
   async function fetchView() {
+    const reporting = fetchReporting();
     if (!state.unit) {
       const nation = await getJson(api("/v1/coverage"));
-      return { unit: nation, rows: nation.items };
+      return { unit: nation, rows: nation.items, reporting: await reporting };
     }
     const code = encodeURIComponent(state.unit);
     const [unit, children] = await Promise.all([
       getJson(api(`/v1/coverage/${code}`)),
       getJson(api(`/v1/coverage/${code}/children`)),
     ]);
-    return { unit, rows: children.items };
+    return { unit, rows: children.items, reporting: await reporting };
+  }
+
+  // The month the reporting column is of: the chosen day's, else this month in Vietnam.
+  const reportingMonth = () => (state.asOf || todayInVietnam()).slice(0, 7);
+
+  // Who reported in the month, per child unit ({code: row}); null when it cannot be read
+  // (the column is then left out, the rest of the page unaffected).
+  async function fetchReporting() {
+    const params = { period: reportingMonth() };
+    if (state.unit) params.parent = state.unit;
+    try {
+      const report = await getJson(api("/v1/reporting", params));
+      return Object.fromEntries(report.items.map((row) => [row.code, row]));
+    } catch {
+      return null;
+    }
   }
 
   async function refresh() {
@@ -452,7 +518,8 @@
     renderEditions();
     renderCrumbs(unit);
     renderHeadline(unit);
-    renderTable(unit, view.rows);
+    renderTargets(unit);
+    renderTable(unit, view.rows, view.reporting);
     renderSupport(unit);
     renderSeries(view.series);
     const fresh = freshness ?? unit;
@@ -639,18 +706,25 @@
       : `${t("level_one")[unit.level] ?? unit.level} · ${unit.code}`;
     const figures = $("headline");
     figures.replaceChildren();
-    const figure = (label, value, key) => {
+    const figure = (label, value, key, note) => {
       figures.append(
         el(
           "div",
           { class: "figure" },
           el("dt", null, label),
           mark(el("dd", null, num(value)), `head:${key}`, value ?? 0),
+          note ? mark(el("dd", { class: "note" }, note), `head:${key}:note`, note) : null,
         ),
       );
     };
     figure(t("teams"), unit.teams, "teams");
-    figure(t("members"), unit.members, "members");
+    const share = unit.members_trained_share;
+    figure(
+      t("members"),
+      unit.members,
+      "members",
+      share === null || share === undefined ? null : t("trained_share", { share: percent(share) }),
+    );
     // 2025 provinces and the nation: legacy teams of split communes still waiting for a
     // publisher to place them (counted in the teams above, covering no commune yet).
     if (unit.unplaced) figure(t("unplaced"), unit.unplaced.teams, "unplaced");
@@ -669,7 +743,126 @@
     figure(t("residents"), support.residents, "residents");
   }
 
-  function columnsFor(rows) {
+  const percent = (share) =>
+    new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(share);
+
+  function targetLabel(figure) {
+    const [what, part] = figure.split(".");
+    if (what === "covered_pct") return t("target_covered", { level: t("level_short")[part] ?? part });
+    if (what === "members_trained_pct") return t("target_trained");
+    return t("outcome_name")[part] ?? part;
+  }
+
+  // One bar per part of the unit's target: how far the figure is towards it, and by when.
+  function renderTargets(unit) {
+    const parts = unit.targets || [];
+    $("targets-section").hidden = parts.length === 0;
+    const list = $("targets");
+    list.replaceChildren();
+    const today = state.asOf || todayInVietnam();
+    for (const part of parts) {
+      const isPct = !part.figure.startsWith("outcomes.");
+      const shown = (v) => (isPct ? percent(v / 100) : num(v));
+      const progress = part.progress ?? 0;
+      const text =
+        part.actual === null
+          ? t("no_measure")
+          : t("target_of", {
+              actual: shown(part.actual),
+              target: shown(part.target),
+              progress: percent(progress),
+            });
+      const due = part.due
+        ? t("due", { date: dayLabel(part.due) }) +
+          (part.due < today && progress < 1 ? ` · ${t("overdue")}` : "")
+        : "";
+      const meter = el("progress", {
+        class: "target-bar",
+        max: "1",
+        value: String(Math.min(progress, 1)),
+        "aria-label": `${targetLabel(part.figure)}: ${text}`,
+      });
+      list.append(
+        el(
+          "li",
+          { class: "target", "data-target": part.figure },
+          el("span", { class: "target-name" }, targetLabel(part.figure)),
+          meter,
+          mark(el("span", { class: "target-figures" }, text), `target:${part.figure}`, text),
+          el("span", { class: `target-due${due.includes(t("overdue")) ? " overdue" : ""}` }, due),
+        ),
+      );
+    }
+  }
+
+  function renderOutcomes(support) {
+    const totals = support.outcomes || {};
+    const months = Object.keys(support.by_month || {}).sort();
+    const latest = months[months.length - 1];
+    const latestOutcomes = latest ? support.by_month[latest].outcomes || {} : {};
+    const cards = $("outcome-cards");
+    cards.replaceChildren();
+    const body = $("outcomes-body");
+    body.replaceChildren();
+    $("outcomes-month-head").textContent = latest
+      ? t("month_of", { month: monthLabel(latest) })
+      : t("latest_month");
+    for (const kind of OUTCOME_KINDS) {
+      const total = totals[kind] ?? 0;
+      cards.append(
+        el(
+          "div",
+          { class: "figure" },
+          el("dt", null, t("outcome_name")[kind]),
+          mark(el("dd", null, num(total)), `outcome:${kind}`, total),
+        ),
+      );
+      const month = latestOutcomes[kind] ?? 0;
+      body.append(
+        el(
+          "tr",
+          null,
+          el("th", { scope: "row" }, t("outcome_name")[kind]),
+          mark(el("td", { class: "num" }, num(total)), `outcome:${kind}:total`, total),
+          mark(el("td", { class: "num" }, num(month)), `outcome:${kind}:month`, month),
+        ),
+      );
+    }
+  }
+
+  // A child's reporting this month: reporting/active teams and the rate; at commune level
+  // and below, the silent teams behind a disclosure (one click away).
+  const openSilent = new Set();
+
+  function reportingCell(key, row) {
+    if (!row) return el("td", { class: "num" }, "");
+    if (!row.active_teams) return mark(el("td", { class: "num muted" }, t("no_active")), key, "none");
+    const text = `${t("reporting_cell", { reporting: num(row.reporting_teams), active: num(row.active_teams) })} · ${percent(row.reporting_rate)}`;
+    const cell = el("td", { class: "num reporting" }, mark(el("span", null, text), key, text));
+    if (row.silent && row.silent.length) {
+      const list = el("ul", { class: "silent-list" });
+      for (const team of row.silent) {
+        list.append(
+          el("li", null, t("silent_team", { team: team.team_id.slice(0, 8), unit: team.unit_code })),
+        );
+      }
+      // Kept open across re-renders (live changes, sorting) once the operator opened it.
+      const details = el(
+        "details",
+        { class: "silent", open: openSilent.has(row.code) },
+        el("summary", null, t("silent", { count: num(row.silent.length) })),
+        list,
+      );
+      details.addEventListener("toggle", () => {
+        if (details.open) openSilent.add(row.code);
+        else openSilent.delete(row.code);
+      });
+      cell.append(details);
+    }
+    return cell;
+  }
+
+  function columnsFor(rows, reporting) {
     const columns = [
       { key: "name", label: t("name"), value: (r) => r.name },
       { key: "teams", label: t("teams"), value: (r) => r.teams ?? 0 },
@@ -688,6 +881,14 @@
     if (rowsAreVillages || rows.some((r) => r.has_team)) {
       columns.push({ key: "has_team", label: t("has_team"), value: (r) => (r.has_team ? 1 : 0), flag: true });
     }
+    if (reporting && rows.length > 0) {
+      columns.push({
+        key: "reporting",
+        label: t("reporting", { month: monthLabel(reportingMonth()) }),
+        value: (r) => reporting[r.code]?.reporting_rate ?? -1,
+        reporting: true,
+      });
+    }
     return columns;
   }
 
@@ -704,7 +905,7 @@
     });
   }
 
-  function renderTable(unit, rows) {
+  function renderTable(unit, rows, reporting) {
     const childLevel = rows[0]?.level ?? (isNational(unit) ? "province" : null);
     const levelName = t("level")[childLevel] ?? "";
     $("table-title").textContent = isNational(unit)
@@ -715,7 +916,7 @@
     const dated = state.asOf ? `-${state.asOf}` : "";
     $("export").setAttribute("download", `cdtt-${state.edition}-${unit.code || "national"}${dated}.csv`);
 
-    const columns = columnsFor(rows);
+    const columns = columnsFor(rows, reporting);
     const head = $("table-head");
     const focused = document.activeElement?.dataset?.focusKey;
     head.replaceChildren();
@@ -777,6 +978,8 @@
           tr.append(el("th", { scope: "row", class: "name" }, link, " ", label));
         } else if (column.coverage) {
           tr.append(el("td", { class: "num" }, coverageCell(key, row.coverage?.[column.coverage])));
+        } else if (column.reporting) {
+          tr.append(reportingCell(key, reporting[row.code]));
         } else if (column.flag) {
           const has = Boolean(row.has_team);
           tr.append(
@@ -819,6 +1022,7 @@
       el("td", { class: "num" }, num(support.events)),
       el("td", { class: "num" }, num(support.residents)),
     );
+    renderOutcomes(support);
     renderChart(monthly(support.by_month));
   }
 
@@ -1012,7 +1216,7 @@
       if (candidate.code && !known.has(candidate.code) && isChildInView(candidate)) rows.push(candidate);
     }
     rows.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-    render({ unit, rows, series: state.view.series }, change);
+    render({ unit, rows, series: state.view.series, reporting: state.view.reporting }, change);
   }
 
   function isChildInView(unit) {
