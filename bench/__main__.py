@@ -15,7 +15,18 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import apply, cluster, coverage_map, e2e, ingest, national, rebuild, reclaim, relay
+from bench import (
+    apply,
+    cluster,
+    coverage_map,
+    e2e,
+    history,
+    ingest,
+    national,
+    rebuild,
+    reclaim,
+    relay,
+)
 from bench.harness import ItemResult, Scratch
 from bench.report import Report, load_text
 
@@ -30,6 +41,7 @@ ITEMS: dict[str, Item] = {
     "rebuild": rebuild.run,
     "cluster": cluster.run,
     "map": coverage_map.run,
+    "history": history.run,
 }
 
 

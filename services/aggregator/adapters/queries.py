@@ -31,6 +31,7 @@ from services.aggregator.domain import (
     SupportDelta,
     TargetRecord,
     UnitFigures,
+    month_of,
 )
 from shared.contracts.units import Edition
 
@@ -150,7 +151,6 @@ async def _as_of(conn: AsyncConnection, found: list[UnitFigures], day: date) -> 
         for name in (*HISTORY_COUNTERS, *_SUPPORT_FIGURES):
             setattr(target.counters, name, 0)
         target.by_category, target.by_month = {}, {}
-    month = func.to_char(support_by_day.c.day, "YYYY-MM")
     for chunk in _chunks(by_key.keys()):
         dated = await conn.execute(
             select(
@@ -168,29 +168,56 @@ async def _as_of(conn: AsyncConnection, found: list[UnitFigures], day: date) -> 
             counters = by_key[FigureKey(row.edition, row.code)].counters
             for name in HISTORY_COUNTERS:
                 setattr(counters, name, int(row._mapping[name]))
-        support = await conn.execute(
+        # Support: per category from the days up to `day`; per month from the month split
+        # for the months before `day`'s, and the days of its month up to it.
+        by_category = await conn.execute(
             select(
                 support_by_day.c.edition,
                 support_by_day.c.code,
                 support_by_day.c.category,
-                month.label("month"),
                 *(func.sum(support_by_day.c[name]).label(name) for name in SUPPORT_COUNTERS),
             )
             .where(
                 tuple_(support_by_day.c.edition, support_by_day.c.code).in_(chunk),
                 support_by_day.c.day <= day,
             )
-            .group_by(
-                support_by_day.c.edition, support_by_day.c.code, support_by_day.c.category, month
-            )
+            .group_by(support_by_day.c.edition, support_by_day.c.code, support_by_day.c.category)
         )
-        for row in support:
+        for row in by_category:
             target = by_key[FigureKey(row.edition, row.code)]
             one = SupportDelta(*(int(row._mapping[name]) for name in SUPPORT_COUNTERS))
-            target.by_category.setdefault(row.category, SupportDelta()).add(one)
-            target.by_month.setdefault(row.month, SupportDelta()).add(one)
+            target.by_category[row.category] = one
             for name, value in zip(_SUPPORT_FIGURES, one.as_tuple(), strict=True):
                 setattr(target.counters, name, getattr(target.counters, name) + value)
+        earlier = await conn.execute(
+            select(
+                support_by_month.c.edition,
+                support_by_month.c.code,
+                support_by_month.c.month,
+                *(support_by_month.c[name] for name in SUPPORT_COUNTERS),
+            ).where(
+                tuple_(support_by_month.c.edition, support_by_month.c.code).in_(chunk),
+                support_by_month.c.month < month_of(day),
+            )
+        )
+        this_month = await conn.execute(
+            select(
+                support_by_day.c.edition,
+                support_by_day.c.code,
+                literal(month_of(day)).label("month"),
+                *(func.sum(support_by_day.c[name]).label(name) for name in SUPPORT_COUNTERS),
+            )
+            .where(
+                tuple_(support_by_day.c.edition, support_by_day.c.code).in_(chunk),
+                support_by_day.c.day.between(day.replace(day=1), day),
+            )
+            .group_by(support_by_day.c.edition, support_by_day.c.code)
+        )
+        for row in [*earlier, *this_month]:
+            target = by_key[FigureKey(row.edition, row.code)]
+            target.by_month[row.month] = SupportDelta(
+                *(int(row._mapping[name]) for name in SUPPORT_COUNTERS)
+            )
     return found
 
 

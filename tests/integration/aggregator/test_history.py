@@ -17,7 +17,15 @@ from services.aggregator.adapters.queries import (
     read_unit,
 )
 from services.aggregator.adapters.store import projection_store
-from services.aggregator.domain import HISTORY_COUNTERS, NATIONAL, FigureDelta, FigureKey
+from services.aggregator.domain import (
+    HISTORY_COUNTERS,
+    NATIONAL,
+    FigureDelta,
+    FigureKey,
+    SupportDelta,
+    month_of,
+    scope_keys,
+)
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
 from shared.contracts.events.registry import MemberState, Placement, TeamState
@@ -26,7 +34,7 @@ from shared.contracts.units import Edition
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.unit.aggregator.fakes import support_recorded, unit_registered
-from tests.unit.aggregator.history import random_history, recount_as_of
+from tests.unit.aggregator.history import World, random_history, recount_as_of
 
 pytestmark = pytest.mark.integration
 
@@ -236,3 +244,20 @@ async def test_a_shuffled_log_read_at_random_dates_gives_the_histories_of_the_de
             names = (*HISTORY_COUNTERS, "support_events", "support_residents")
             got = {name: getattr(unit.counters, name) for name in names}
             assert got == {name: getattr(want, name) for name in names}, (unit.key, day)
+            splits = support_splits(world, unit.key, day)
+            assert (unit.by_category, unit.by_month) == splits, (unit.key, day)
+
+
+def support_splits(
+    world: World, key: FigureKey, day: date
+) -> tuple[dict[str, SupportDelta], dict[str, SupportDelta]]:
+    """Support up to the end of `day` in `key`'s subtree, by category and by month."""
+    by_category: dict[str, SupportDelta] = {}
+    by_month: dict[str, SupportDelta] = {}
+    for path, category, occurred_on, residents, outcomes in world.support:
+        if occurred_on > day or key not in scope_keys("legacy", path):
+            continue
+        one = SupportDelta(1, residents, *outcomes.counts())
+        by_category.setdefault(category, SupportDelta()).add(one)
+        by_month.setdefault(month_of(occurred_on), SupportDelta()).add(one)
+    return by_category, by_month
