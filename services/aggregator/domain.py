@@ -247,6 +247,8 @@ class UnitRecord:
     # The unit's centre, for the map; None for villages and schema-1 events.
     lat: float | None = None
     lon: float | None = None
+    # A 2025 unit's legacy predecessors: (code, partly), from schema-3 events.
+    came_from: tuple[tuple[str, bool], ...] = ()
 
     @property
     def key(self) -> FigureKey:

@@ -72,6 +72,7 @@ def unit_record(event: UnitRegistered) -> UnitRecord:
         path=event.unit_path,
         lat=unit.lat,
         lon=unit.lon,
+        came_from=tuple((c.code, c.partly) for c in unit.came_from),
     )
 
 

@@ -46,6 +46,7 @@ from services.registry.adapters.official_units import (
 )
 from services.registry.adapters.repositories import unit_of_work
 from services.registry.adapters.tables import outbox
+from services.registry.placements import with_came_from
 from shared.contracts.units import Edition
 from shared.messaging.outbox import outbox_backlog
 from shared.messaging.replay import publish_backlog, replay_command
@@ -85,8 +86,9 @@ async def load_units(
     links = official_links(edition, [p.code for p in provinces])
     new_units = new_links = 0
     for province in provinces:
+        batch = with_came_from(province.units, links[province.code])
         async with unit_of_work(sessionmaker) as uow:
-            added = await use_cases.register_units(uow, province.units)
+            added = await use_cases.register_units(uow, batch)
             new_links += await use_cases.register_links(uow, links[province.code])
         new_units += len(added)
         if advance is not None:

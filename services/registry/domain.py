@@ -16,6 +16,7 @@ from datetime import date
 
 from shared.contracts.dates import EARLIEST_DATE
 from shared.contracts.events.registry import (
+    CameFrom,
     MemberState,
     Placement,
     Role,
@@ -214,9 +215,11 @@ class Unit:
     kind: str
     parent_code: str | None
     path: tuple[str, ...]
-    # Carried from `cdtt units load` into the unit.registered event, not stored here.
+    # Carried from `cdtt units load` into the unit.registered event, not stored here (the
+    # crosswalk itself is in the registry's unit_links).
     lat: float | None = None
     lon: float | None = None
+    came_from: tuple[CameFrom, ...] = ()
 
     def state(self) -> UnitState:
         return UnitState(
@@ -227,6 +230,7 @@ class Unit:
             parent_code=self.parent_code,
             lat=self.lat,
             lon=self.lon,
+            came_from=self.came_from,
         )
 
 

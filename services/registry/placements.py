@@ -17,7 +17,7 @@ from services.registry.domain import (
     Unit,
     WrongLevelError,
 )
-from shared.contracts.events.registry import Placement
+from shared.contracts.events.registry import CameFrom, Placement
 
 # The reform's crosswalk: which units of one edition went into which of the other.
 LinkLevel = Literal["province", "commune", "village"]
@@ -99,3 +99,19 @@ def place(team: Team, unit: Unit, *, provinces: Iterable[str]) -> Team:
     placed = Placement(edition="2025", unit_path=unit.path, unit_level=unit.level)
     others = tuple(p for p in team.placements if p.edition != "2025")
     return replace(team, placements=(*others, placed), version=team.version + 1)
+
+
+def with_came_from(units: Sequence[Unit], links: Iterable[Link]) -> list[Unit]:
+    """2025 `units` with the legacy units each came from, by the crosswalk `links`, for their
+    unit.registered events (the aggregator shows a 2025 unit's predecessors from them)."""
+    came_from: dict[tuple[LinkLevel, str], list[CameFrom]] = {}
+    for link in sorted(links, key=lambda link: link.legacy_code):
+        came_from.setdefault((link.level, link.new_code), []).append(
+            CameFrom(code=link.legacy_code, partly=link.partly)
+        )
+    return [
+        replace(unit, came_from=tuple(came_from.get((unit.level, unit.code), ())))
+        if unit.edition == "2025" and unit.level in ("province", "commune", "village")
+        else unit
+        for unit in units
+    ]

@@ -27,6 +27,7 @@ from services.registry.ports import UnitOfWork
 from shared.contracts.dates import today_in_vietnam
 from shared.contracts.events.activity import OutcomeKind
 from shared.contracts.events.registry import (
+    CameFrom,
     Placement,
     Role,
     TargetSet,
@@ -235,6 +236,7 @@ async def _placement_in_2025(uow: UnitOfWork, unit: Unit, actor: str | None) -> 
             code=None,
             existing_codes=await uow.units.child_codes("2025", commune.code),
         )
+        village = replace(village, came_from=(CameFrom(code=unit.code),))
         await uow.units.add(village)
         await uow.links.add_new([placements.Link("village", unit.code, village.code)])
         await uow.publish([unit_registered(village, actor)])

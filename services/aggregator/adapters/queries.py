@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, select, tuple_
+from sqlalchemy import Row, and_, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.aggregator.adapters.tables import (
@@ -481,3 +481,30 @@ async def _map_points_as_of(
         )
         for point in points
     ]
+
+
+@dataclass(frozen=True)
+class Predecessor:
+    """A legacy unit a 2025 unit came from; `name` and `level` None while the legacy unit
+    is not registered here."""
+
+    code: str
+    name: str | None
+    level: str | None
+    partly: bool
+
+
+_CAME_FROM = text("""
+SELECT c.code, c.partly, l.name, l.level
+FROM aggregator.units u
+CROSS JOIN LATERAL jsonb_to_recordset(u.came_from::jsonb) AS c(code text, partly boolean)
+LEFT JOIN aggregator.units l ON l.edition = 'legacy' AND l.code = c.code
+WHERE u.edition = :edition AND u.code = :code
+ORDER BY c.code
+""")
+
+
+async def read_came_from(conn: AsyncConnection, edition: Edition, code: str) -> list[Predecessor]:
+    """The legacy units a unit came from, by code (none for a legacy unit)."""
+    rows = await conn.execute(_CAME_FROM, {"edition": edition, "code": code})
+    return [Predecessor(r.code, r.name, r.level, r.partly) for r in rows]

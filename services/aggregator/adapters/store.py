@@ -97,9 +97,29 @@ class SqlProjectionStore:
         by_key = {u.key: u for u in reversed(records)}  # the first registration in the batch wins
         if not by_key:
             return []
-        columns = ["edition", "code", "name", "level", "parent_code", "path", "lat", "lon"]
+        columns = [
+            "edition",
+            "code",
+            "name",
+            "level",
+            "parent_code",
+            "path",
+            "lat",
+            "lon",
+            "came_from",
+        ]
         rows = [
-            (u.edition, u.code, u.name, u.level, u.parent_code, u.path, u.lat, u.lon)
+            (
+                u.edition,
+                u.code,
+                u.name,
+                u.level,
+                u.parent_code,
+                u.path,
+                u.lat,
+                u.lon,
+                orjson.dumps([{"code": c, "partly": p} for c, p in u.came_from]).decode(),
+            )
             for _, u in sorted(by_key.items())
         ]
         stmt = (

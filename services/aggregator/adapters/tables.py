@@ -50,6 +50,9 @@ units = Table(
     # The unit's centre (WGS 84), for the map; NULL when unit.registered carried none.
     Column("lat", Double, nullable=True),
     Column("lon", Double, nullable=True),
+    # A 2025 unit's legacy predecessors from unit.registered (schema 3), as JSON:
+    # [{"code", "partly"}]; what a 2025 page lists as "came from".
+    Column("came_from", Text, nullable=False, server_default="[]"),
     Index("ix_units_parent", "edition", "parent_code", "code"),
 )
 # One row per unit (its whole subtree) and one per edition (code "": the nation).

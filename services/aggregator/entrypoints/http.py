@@ -25,6 +25,7 @@ from services.aggregator.adapters.lag import LagReader
 from services.aggregator.adapters.live import LiveFeed, LiveUpdate, SubscriptionClosedError
 from services.aggregator.adapters.queries import (
     months_between,
+    read_came_from,
     read_children,
     read_national,
     read_series,
@@ -35,6 +36,7 @@ from services.aggregator.adapters.queries import (
 from services.aggregator.adapters.reporting import read_reporting
 from services.aggregator.entrypoints.schemas import (
     REPORTING_CSV_HEADER,
+    CameFrom,
     ChildrenCoverage,
     CoverageSeries,
     NationalCoverage,
@@ -342,7 +344,13 @@ async def unit_figures(
     if unit is None:
         raise _unknown_unit(edition, code)
     principal.require_read(edition, unit.path)
-    return unit_coverage(unit, fresh.as_of, fresh.lag_ms, as_of)
+    body = unit_coverage(unit, fresh.as_of, fresh.lag_ms, as_of)
+    if edition == "2025":
+        body.came_from = [
+            CameFrom(code=p.code, name=p.name, level=p.level, partly=p.partly)
+            for p in await read_came_from(conn, edition, code)
+        ]
+    return body
 
 
 @router.get("/coverage/{code}/series", responses=UNKNOWN_UNIT)

@@ -69,6 +69,13 @@ class TargetOut(BaseModel):
     due: date | None
 
 
+class CameFrom(BaseModel):
+    code: str = Field(description="legacy unit code")
+    name: str | None = Field(description="null while the legacy unit is not registered here")
+    level: Level | None
+    partly: bool = Field(description="only part of the legacy unit went into this one")
+
+
 class UnitCoverage(BaseModel):
     """The figures of one unit's subtree, or of a whole edition (code null)."""
 
@@ -90,6 +97,12 @@ class UnitCoverage(BaseModel):
         "legacy communes that wait for a publisher of the province to place them",
     )
     coverage: dict[Level, LevelCoverage] = Field(description="one entry per level below the unit")
+    came_from: list[CameFrom] | None = Field(
+        default=None,
+        description="GET /v1/coverage/{code} of a 2025 unit: the legacy units it came from "
+        "(the reform's official crosswalk; a carried village: its legacy village); null "
+        "elsewhere",
+    )
     support: Support
     targets: list[TargetOut] = Field(
         default_factory=list,

@@ -18,6 +18,13 @@ Role = Literal["leader", "deputy", "member"]
 TeamStatus = Literal["active", "dissolved"]
 
 
+class CameFrom(Contract):
+    """A unit of the legacy map that went (wholly, or `partly`) into a 2025 unit."""
+
+    code: str = Field(min_length=1, max_length=20)
+    partly: bool = False
+
+
 class UnitState(Contract):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1, max_length=200)
@@ -28,6 +35,9 @@ class UnitState(Contract):
     # None for villages, units missing from that data, and every schema-1 event.
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
+    # Schema 3: a 2025 province, commune or carried village lists the legacy units it came
+    # from (the reform's official crosswalk), so consumers need no copy of the table.
+    came_from: tuple[CameFrom, ...] = Field(default=(), max_length=100)
 
 
 class MemberState(Contract):
@@ -99,7 +109,8 @@ class _RegistryEvent(Envelope):
 class UnitRegistered(_RegistryEvent):
     type: Literal["unit.registered"] = "unit.registered"
     # 2 added the optional lat/lon; schema-1 payloads read as units without coordinates.
-    schema_version: int = Field(default=2, ge=1)
+    # 3 added `came_from`; older payloads read as units that came from nothing known.
+    schema_version: int = Field(default=3, ge=1)
     payload: UnitState
 
 

@@ -27,6 +27,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.events.activity import NO_OUTCOMES, Category, Outcomes, SupportState
 from shared.contracts.events.registry import (
+    CameFrom,
     MemberState,
     Placement,
     TeamState,
@@ -149,6 +150,7 @@ def unit_registered(
     edition: Edition = "legacy",
     name: str | None = None,
     centre: tuple[float, float] | None = None,
+    came_from: tuple[CameFrom, ...] = (),
 ) -> UnitRegistered:
     code = path[-1]
     lat, lon = centre or (None, None)
@@ -163,6 +165,7 @@ def unit_registered(
             parent_code=path[-2] if len(path) > 1 else None,
             lat=lat,
             lon=lon,
+            came_from=came_from,
         ),
     )
 

@@ -8,9 +8,16 @@ from datetime import date
 import pytest
 
 from services.registry import domain, use_cases
-from services.registry.placements import Link
+from services.registry.adapters.official_units import official_links, official_units
+from services.registry.placements import Link, with_came_from
 from services.registry.use_cases import NewMember, RegisterTeam, RegisterVillage
-from shared.contracts.events.registry import Placement, TeamCreated, TeamPlaced, UnitRegistered
+from shared.contracts.events.registry import (
+    CameFrom,
+    Placement,
+    TeamCreated,
+    TeamPlaced,
+    UnitRegistered,
+)
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, LEGACY_PROVINCE, make_unit
 from tests.unit.registry.fakes import FakeUnitOfWork, registry_with_map
 
@@ -110,6 +117,8 @@ async def test_a_village_is_carried_once_under_the_successor_commune() -> None:
     assert [(e.unit_path, e.payload.name) for e in carried] == [
         (("15", "04381", "04381-001"), "Thôn Khe Cạn")
     ]
+    # The carried village says where it came from, for the 2025 page's "came from" list.
+    assert carried[0].payload.came_from == (CameFrom(code=village.code),)
     assert (
         first.placements
         == second.placements
@@ -117,6 +126,16 @@ async def test_a_village_is_carried_once_under_the_successor_commune() -> None:
             Placement(edition="2025", unit_path=("15", "04381", "04381-001"), unit_level="village"),
         )
     )
+
+
+def test_loaded_2025_units_name_the_legacy_units_they_came_from() -> None:
+    (lao_cai,) = official_units("2025", ["15"])
+    units = {u.code: u for u in with_came_from(lao_cai.units, official_links("2025", ["15"])["15"])}
+    # Lào Cai (15) absorbed Yên Bái (legacy 15); Xã Lang Thíp went whole into 04381.
+    assert [c.code for c in units["15"].came_from] == ["10", "15"]
+    assert CameFrom(code=LEGACY_COMMUNE, partly=False) in units["04381"].came_from
+    assert all(u.came_from for u in units.values() if u.level == "commune")
+    assert units["04381"].state().came_from == units["04381"].came_from
 
 
 async def test_a_waiting_team_is_placed_then_moved_each_a_new_version() -> None:

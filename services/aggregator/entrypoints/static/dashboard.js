@@ -21,6 +21,8 @@
       teams: "Số tổ",
       members: "Thành viên",
       unplaced: "Tổ chờ xếp vào xã mới",
+      came_from: "Hình thành từ các đơn vị trước 1/7/2025",
+      partly: "một phần",
       covered: "{level} có tổ",
       has_team: "Tổ tại đơn vị",
       yes: "Có",
@@ -120,6 +122,8 @@
       teams: "Teams",
       members: "Members",
       unplaced: "Teams awaiting a 2025 commune",
+      came_from: "Came from these units of before 1 July 2025",
+      partly: "part of it",
       covered: "{level} covered",
       has_team: "Team here",
       yes: "Yes",
@@ -519,6 +523,7 @@
     renderCrumbs(unit);
     renderHeadline(unit);
     renderTargets(unit);
+    renderCameFrom(unit);
     renderTable(unit, view.rows, view.reporting);
     renderSupport(unit);
     renderSeries(view.series);
@@ -860,6 +865,24 @@
       cell.append(details);
     }
     return cell;
+  }
+
+  // A 2025 unit's legacy predecessors (the reform's crosswalk), each a link to its legacy
+  // view, where the teams registered before the merger are seen on the old map.
+  function renderCameFrom(unit) {
+    const items = unit.came_from || [];
+    $("came-from").hidden = items.length === 0;
+    $("came-from-list").replaceChildren(
+      ...items.map((item) =>
+        el(
+          "li",
+          { "data-code": item.code },
+          viewLink({ edition: "legacy", unit: item.code, sort: "" }, item.name ?? item.code),
+          el("span", { class: "came-from-code" }, ` ${item.code}`),
+          item.partly ? el("span", { class: "came-from-partly" }, ` (${t("partly")})`) : null,
+        ),
+      ),
+    );
   }
 
   function columnsFor(rows, reporting) {
