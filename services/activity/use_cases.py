@@ -104,8 +104,10 @@ def _repeat(submission: Submission, earlier: SupportRecord) -> Outcome:
     if earlier.same_content(submission):
         return Outcome("duplicate", earlier.event_id, record=earlier)
     error = domain.EventIdConflictError(
-        f"event_id {submission.event_id} was already recorded with other content; "
-        "give a new event_id to record another event",
+        f"event_id {submission.event_id} was already recorded with other content. Event ids "
+        "must be random (UUIDv4 or UUIDv7), never derived from what the event is about: "
+        "anyone who can guess an id can use it first. Send this event with a new random "
+        "event_id",
         event_id=str(submission.event_id),
     )
     return Outcome("rejected", submission.event_id, error=error)

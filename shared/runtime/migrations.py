@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import Column, MetaData, Table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import SchemaItem
@@ -25,6 +25,34 @@ class SchemaOperations(Protocol):
     """What a migration helper asks of Alembic's `op` (the module, or an Operations)."""
 
     def create_table(self, table_name: str, *columns: SchemaItem, **kw: Any) -> Table: ...
+
+    def add_column(
+        self, table_name: str, column: Column[Any], *, schema: str | None = ...
+    ) -> None: ...
+
+    def drop_column(
+        self, table_name: str, column_name: str, *, schema: str | None = ...
+    ) -> None: ...
+
+    def drop_constraint(
+        self,
+        constraint_name: str,
+        table_name: str,
+        type_: str | None = ...,
+        *,
+        schema: str | None = ...,
+    ) -> None: ...
+
+    def create_primary_key(
+        self,
+        constraint_name: str | None,
+        table_name: str,
+        columns: list[str],
+        *,
+        schema: str | None = ...,
+    ) -> None: ...
+
+    def execute(self, sqltext: Any) -> None: ...
 
 
 # Taken inside the migration transaction so concurrent `cdtt migrate` runs queue up.

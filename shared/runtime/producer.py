@@ -39,6 +39,7 @@ from shared.web.idempotency import (
     purge_idempotency_keys,
     write_once,
 )
+from shared.web.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,12 @@ class ProducerContext[UnitOfWorkT: Transaction]:
         key: str | None,
         body: BaseModel | None,
         write: Callable[[UnitOfWorkT], Awaitable[tuple[int, BaseModel | None]]],
+        *,
+        principal: Principal,
         **params: Any,
     ) -> Response:
-        """Run a write and store its answer under the key, in one unit of work."""
+        """Run a write and store its answer under the key (the principal's province's own),
+        in one unit of work; the principal's actor joins the request's fingerprint."""
         return await write_once(
             self.unit_of_work(self.sessionmaker),
             self.idempotency_keys,
@@ -158,6 +162,8 @@ class ProducerContext[UnitOfWorkT: Transaction]:
             key,
             body,
             write,
+            scope=principal.idempotency_scope,
+            actor=principal.actor,
             **params,
         )
 

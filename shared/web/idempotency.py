@@ -46,9 +46,11 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    column,
     delete,
     func,
     select,
+    table,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
     from shared.runtime.migrations import SchemaOperations
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_PK = "pk_idempotency_keys"
+IDEMPOTENCY_KEY = ("scope", "key")
 DEFAULT_RETENTION = timedelta(hours=24)
 
 # The header as a FastAPI parameter: `key: IdempotencyKey` in a route signature.
@@ -76,10 +80,15 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _idempotency_layout() -> tuple[SchemaItem, ...]:
-    """Columns, key and index of the key store: one definition for the table and its migration."""
+def _idempotency_layout(*, scoped: bool = True) -> tuple[SchemaItem, ...]:
+    """Columns, key and index of the key store: one definition for the table and its
+    migrations. `scoped=False` is the first layout (keys global to the service), which
+    the producers' first migrations created and `scope_idempotency_keys` turns into this."""
     return (
-        Column("key", Text, primary_key=True),
+        # The caller's province ("<edition>:<code>"), "" for keys bound to none: a key is
+        # one province's own, so another province cannot take it first (#18 item 6).
+        *((Column("scope", Text, nullable=False, server_default=""),) if scoped else ()),
+        Column("key", Text, nullable=False),
         Column("fingerprint", Text, nullable=False),
         Column("method", Text, nullable=False),
         Column("path", Text, nullable=False),
@@ -89,7 +98,7 @@ def _idempotency_layout() -> tuple[SchemaItem, ...]:
         Column("body", Text, nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         # Named here, not by the metadata's naming convention, so a migration makes the same.
-        PrimaryKeyConstraint("key", name="pk_idempotency_keys"),
+        PrimaryKeyConstraint(*IDEMPOTENCY_KEY if scoped else ("key",), name=IDEMPOTENCY_PK),
         # What the purge of expired keys reads.
         Index("ix_idempotency_keys_created_at", "created_at"),
     )
@@ -101,12 +110,34 @@ def idempotency_table(metadata: MetaData) -> Table:
 
 
 def create_idempotency_keys(op: SchemaOperations, schema: str) -> None:
-    """In a migration: create the key store `idempotency_table` defines, in `schema`.
+    """In a producer's first migrations: create the key store as it first was (keys global
+    to the service); `scope_idempotency_keys` brings it to today's layout.
 
     Migrations that ran keep what this created then: a later change to the store takes a
     new migration in each producer, never an edit of the layout above alone.
     """
-    op.create_table("idempotency_keys", *_idempotency_layout(), schema=schema)
+    op.create_table("idempotency_keys", *_idempotency_layout(scoped=False), schema=schema)
+
+
+def scope_idempotency_keys(op: SchemaOperations, schema: str) -> None:
+    """In a migration: key the store by (scope, key) instead of key alone."""
+    op.add_column(
+        "idempotency_keys",
+        Column("scope", Text, nullable=False, server_default=""),
+        schema=schema,
+    )
+    op.drop_constraint(IDEMPOTENCY_PK, "idempotency_keys", schema=schema, type_="primary")
+    op.create_primary_key(IDEMPOTENCY_PK, "idempotency_keys", list(IDEMPOTENCY_KEY), schema=schema)
+
+
+def unscope_idempotency_keys(op: SchemaOperations, schema: str) -> None:
+    """Undo `scope_idempotency_keys`; keys held by a province are forgotten (a retry with
+    one is then decided afresh), as two provinces may hold the same key."""
+    op.drop_constraint(IDEMPOTENCY_PK, "idempotency_keys", schema=schema, type_="primary")
+    stored = table("idempotency_keys", column("scope"), schema=schema)
+    op.execute(delete(stored).where(stored.c.scope != ""))
+    op.create_primary_key(IDEMPOTENCY_PK, "idempotency_keys", ["key"], schema=schema)
+    op.drop_column("idempotency_keys", "scope", schema=schema)
 
 
 class IdempotencyKeyReusedError(ApiError):
@@ -165,8 +196,10 @@ async def run_once(
     path: str,
     fingerprint: str,
     write: Callable[[], Awaitable[tuple[int, BaseModel | None]]],
+    scope: str = "",
 ) -> StoredResponse:
-    """Run `write` once per key inside the caller's transaction; replay its answer after that.
+    """Run `write` once per (scope, key) inside the caller's transaction; replay its answer
+    after that.
 
     Without a key the write simply runs. `write` returns (status, body model or None).
     """
@@ -176,15 +209,17 @@ async def run_once(
 
     claimed = await session.execute(
         insert(table)
-        .values(key=key, fingerprint=fingerprint, method=method.upper(), path=path)
-        .on_conflict_do_nothing(index_elements=[table.c.key])
+        .values(scope=scope, key=key, fingerprint=fingerprint, method=method.upper(), path=path)
+        .on_conflict_do_nothing(index_elements=[table.c.scope, table.c.key])
         .returning(table.c.key)
     )
     if claimed.first() is None:
         # Someone holds the key: this insert waited for their commit, so the row is readable.
         first = (
             await session.execute(
-                select(table.c.fingerprint, table.c.status, table.c.body).where(table.c.key == key)
+                select(table.c.fingerprint, table.c.status, table.c.body).where(
+                    table.c.scope == scope, table.c.key == key
+                )
             )
         ).one()
         if first.fingerprint != fingerprint:
@@ -196,7 +231,9 @@ async def run_once(
     status, body = await write()
     stored = StoredResponse(status, _render(body))
     await session.execute(
-        update(table).where(table.c.key == key).values(status=stored.status, body=stored.body)
+        update(table)
+        .where(table.c.scope == scope, table.c.key == key)
+        .values(status=stored.status, body=stored.body)
     )
     return stored
 
@@ -215,13 +252,16 @@ async def write_once[UnitOfWorkT: Transaction](
     key: str | None,
     body: BaseModel | None,
     write: Callable[[UnitOfWorkT], Awaitable[tuple[int, BaseModel | None]]],
+    *,
+    scope: str,
     **params: Any,
 ) -> Response:
     """A route's write and its answer under the key, in one unit of work (one transaction).
 
     The unit of work commits when `write` returns and rolls back when it raises, so a
-    refused write leaves neither its change nor a stored answer behind. `params` (the
-    edition, the key's actor, ...) join the request's fingerprint.
+    refused write leaves neither its change nor a stored answer behind. `scope` (the
+    caller's province, `Principal.idempotency_scope`) owns the key; `params` (the edition,
+    the key's actor, ...) join the request's fingerprint.
     """
     path = request.url.path
     fingerprint = request_fingerprint(request.method, path, body, **params)
@@ -234,6 +274,7 @@ async def write_once[UnitOfWorkT: Transaction](
             path=path,
             fingerprint=fingerprint,
             write=lambda: write(uow),
+            scope=scope,
         )
     return stored_response(stored)
 

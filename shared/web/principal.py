@@ -50,6 +50,12 @@ class Principal:
         return ANONYMOUS_ACTOR if self.anonymous else self.key_id
 
     @property
+    def idempotency_scope(self) -> str:
+        """Whose Idempotency-Keys a request uses: its province's ("" for keys bound to none),
+        so one province cannot take a key another will send."""
+        return "" if self.province_code is None else f"{self.edition}:{self.province_code}"
+
+    @property
     def scope_text(self) -> str:
         if self.province_code is None:
             return "every province"

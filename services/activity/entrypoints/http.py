@@ -111,9 +111,7 @@ async def record_support_event(
         record = outcome.unwrap()
         return 202, SupportEventOut.of(record, duplicate=outcome.status == "duplicate")
 
-    return await context.write_once(
-        request, key, body, write, edition=edition, actor=principal.actor
-    )
+    return await context.write_once(request, key, body, write, edition=edition, principal=principal)
 
 
 @router.post(
@@ -160,6 +158,4 @@ async def record_support_batch(
             results=answered,
         )
 
-    return await context.write_once(
-        request, key, body, write, edition=edition, actor=principal.actor
-    )
+    return await context.write_once(request, key, body, write, edition=edition, principal=principal)

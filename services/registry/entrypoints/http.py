@@ -200,7 +200,7 @@ async def register_village(
         return 201, UnitOut.of(village)
 
     return await context.write_once(
-        request, key, body, write, edition=command.edition, actor=principal.actor
+        request, key, body, write, edition=command.edition, principal=principal
     )
 
 
@@ -230,7 +230,7 @@ async def register_team(
         return 201, TeamOut.of(team)
 
     return await context.write_once(
-        request, key, body, write, edition=command.edition, actor=principal.actor
+        request, key, body, write, edition=command.edition, principal=principal
     )
 
 
@@ -304,7 +304,7 @@ async def place_team(
         return 200, TeamOut.of(team)
 
     return await context.write_once(
-        request, key, body, write, edition=body.edition, actor=principal.actor
+        request, key, body, write, edition=body.edition, principal=principal
     )
 
 
@@ -339,7 +339,7 @@ async def add_member(
         return 201, AddedMemberOut.of_team(team, member)
 
     return await context.write_once(
-        request, key, body, write, edition=team_edition, actor=principal.actor
+        request, key, body, write, edition=team_edition, principal=principal
     )
 
 
@@ -376,7 +376,7 @@ async def record_member_training(
         return 200, TeamOut.of(team)
 
     return await context.write_once(
-        request, key, body, write, edition=team_edition, actor=principal.actor
+        request, key, body, write, edition=team_edition, principal=principal
     )
 
 
@@ -422,7 +422,7 @@ async def remove_member(
         None,
         write,
         edition=edition,
-        actor=principal.actor,
+        principal=principal,
         **({} if left_on is None else {"left_on": left_on.isoformat()}),
     )
 
@@ -453,7 +453,7 @@ async def dissolve_team(
         return 200, TeamOut.of(team)
 
     return await context.write_once(
-        request, key, body, write, edition=team_edition, actor=principal.actor
+        request, key, body, write, edition=team_edition, principal=principal
     )
 
 
@@ -487,9 +487,7 @@ async def set_target(
         )
         return 200, TargetOut.of(target)
 
-    return await context.write_once(
-        request, key, body, write, edition=chosen, actor=principal.actor
-    )
+    return await context.write_once(request, key, body, write, edition=chosen, principal=principal)
 
 
 @router.get("/targets", response_model=TargetList, responses=_errors(404))

@@ -14,7 +14,7 @@ from services.auth.adapters.store import revoke_key
 from shared.runtime.settings import Settings
 from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, member_body, team_body, village_body
 from tests.integration.registry.observe import created, error_code, outbox_types, stream_envelopes
-from tests.integration.security.conftest import Key, Keys
+from tests.integration.security.conftest import Key, Keys, make_key
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -166,19 +166,28 @@ async def test_team_details_are_read_only_inside_the_keys_province(
 
 
 async def test_a_retry_under_another_key_is_never_answered_with_the_first_keys_response(
-    registry_client: httpx.AsyncClient, keys: Keys
+    registry_client: httpx.AsyncClient, keys: Keys, auth_engine: AsyncEngine
 ) -> None:
     body, idempotency = team_body(), {"Idempotency-Key": uuid.uuid4().hex}
     first = await registry_client.post(
         "/v1/teams", json=body, headers=keys.publisher_15.headers | idempotency
     )
     assert first.status_code == 201
+    # Another key of the same province shares its keys: the key was used for another request.
+    sibling = await make_key(auth_engine, "publisher", "15")
+    same_province = await registry_client.post(
+        "/v1/teams", json=body, headers=sibling.headers | idempotency
+    )
+    assert same_province.status_code == 422
+    assert error_code(same_province) == "idempotency_key_reused"
+    # Another province has keys of its own (#18 item 6): its request is decided afresh.
     other = await registry_client.post(
         "/v1/teams", json=body, headers=keys.publisher_20.headers | idempotency
     )
-    assert other.status_code == 422
-    assert error_code(other) == "idempotency_key_reused"
-    assert first.json()["team_id"] not in other.text
+    assert other.status_code in (403, 404), other.text
+    assert "idempotent-replayed" not in other.headers
+    for refused in (same_province, other):
+        assert first.json()["team_id"] not in refused.text
 
 
 async def test_a_revoked_key_is_refused_within_the_cache_period(
