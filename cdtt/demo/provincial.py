@@ -235,7 +235,13 @@ async def create_team(api: Api, tally: Tally, team: TeamWrite) -> str:
             "unit_code": team.unit_code,
             "name": team.name,
             "established_on": team.established_on.isoformat(),
-            "members": [{"full_name": name, "role": role} for name, role in team.members],
+            "members": [
+                {"full_name": name, "role": role}
+                | ({} if trained is None else {"trained_on": trained.isoformat()})
+                for (name, role), trained in zip(
+                    team.members, team.trained_on or [None] * len(team.members), strict=True
+                )
+            ],
             "edition": EDITION,
         },
     )
@@ -264,6 +270,7 @@ def support_body(write: SupportWrite, team_id: str) -> dict[str, Any]:
         "occurred_on": write.occurred_on.isoformat(),
         "category": write.category,
         "residents_helped": write.residents_helped,
+        **({"outcomes": dict(write.outcomes)} if write.outcomes else {}),
     }
 
 
@@ -322,6 +329,18 @@ async def _send_batch(api: Api, batch: Sequence[dict[str, Any]]) -> list[dict[st
     _expect(response, 200)
     results: list[dict[str, Any]] = response.json()["results"]
     return results
+
+
+async def set_target(api: Api, province: str, body: Mapping[str, Any]) -> bool:
+    """The province's target (PUT replaces it: a second run changes nothing); False when the
+    key may not set targets (a publisher key: targets are for operators and admins)."""
+    response = await api.call(
+        "PUT", "registry", f"/v1/targets/{province}", params={"edition": EDITION}, json=body
+    )
+    if response.status_code == 403:
+        return False
+    _expect(response, 200)
+    return True
 
 
 async def coverage(api: Api, code: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from cdtt.demo.provincial import (
     fetch_tree,
     register_village,
     send_support,
+    set_target,
     support_body,
 )
 from cdtt.demo.report2022 import (
@@ -144,6 +145,7 @@ async def replay(
             events = [support_body(w, team_ids[w.unit_code]) for p in plans for w in p.support]
             task = progress.add_task("support events", total=len(events))
             await send_support(api, events, tally, partial(progress.advance, task))
+            targets_set = [await set_target(api, p.report.province, p.target()) for p in plans]
             total_teams = sum(len(p.teams) for p in plans)
             task = progress.add_task("aggregator shows teams", total=total_teams)
             figures = await wait_for_aggregator(
@@ -151,6 +153,11 @@ async def replay(
             )
         for failure in tally.failures[:10]:
             console.print(f"[red]{failure}")
+        if not all(targets_set):
+            console.print(
+                "[yellow]targets not set: this key may not (targets need an operator or admin "
+                "key; CDTT_API_KEY is a publisher's)"
+            )
         if tally.support_failed:
             raise ReplayError(f"{tally.support_failed} support events were refused")
         console.print(

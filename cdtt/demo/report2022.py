@@ -10,11 +10,11 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from cdtt.demo.names import person_name, village_names
-from shared.contracts.events.activity import CATEGORIES, Category
+from shared.contracts.events.activity import CATEGORIES, Category, OutcomeKind
 from shared.contracts.events.registry import Role
 
 SEED = 2022
@@ -23,6 +23,20 @@ SUPPORT_NAMESPACE = uuid.UUID("5d1c0f6e-2022-4c0d-9e61-7c2d5b1a0c22")
 MEMBERS_PER_TEAM = (4, 9)  # when a report gives no member count
 SUPPORT_PER_TEAM = (1, 5)
 CATEGORY_WEIGHTS = (30, 25, 15, 8, 12, 6, 4)  # vneid first: the 2022 campaign's main work
+# Members trained on the ministry's platform by its end-November 2022 target: most, not all.
+TRAINED_SHARE = 0.7
+TRAINING_DAYS = (date(2022, 6, 1), date(2022, 11, 30))
+# What a piece of support produced, as a share of the residents helped (low, high), by the
+# kind its category opens; other categories now and then open some other account.
+OUTCOME_OF_CATEGORY: Mapping[Category, tuple[OutcomeKind, float, float]] = {
+    "vneid": ("vneid_activations", 0.6, 1.0),
+    "public_services": ("public_service_dossiers", 0.4, 1.0),
+    "cashless_payment": ("payment_accounts", 0.3, 0.8),
+    "ecommerce": ("ecommerce_accounts", 0.2, 0.7),
+}
+# The province's target, due when the ministry's was: every commune and 90 % of villages
+# covered, every member trained, and a third more VNeID activations than the replay makes.
+TARGET_DUE = date(2022, 11, 30)
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,8 @@ class TeamWrite:
     name: str
     established_on: date
     members: tuple[tuple[str, Role], ...]
+    # Each member's training day, in `members` order (None: not trained).
+    trained_on: tuple[date | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ class SupportWrite:
     occurred_on: date
     category: Category
     residents_helped: int
+    outcomes: Mapping[OutcomeKind, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,16 @@ class ProvincePlan:
 
     def teams_at(self, level: str) -> int:
         return sum(1 for team in self.teams if team.level == level)
+
+    def target(self) -> dict[str, object]:
+        """The PUT /v1/targets body for the province (a function of the plan alone)."""
+        activations = sum(s.outcomes.get("vneid_activations", 0) for s in self.support)
+        return {
+            "due": TARGET_DUE.isoformat(),
+            "covered_pct": {"commune": 100, "village": 90},
+            "members_trained_pct": 100,
+            "outcomes": {"vneid_activations": -(-activations * 4 // 3)},
+        }
 
 
 class PlanError(ValueError):
@@ -146,6 +173,29 @@ def _support(rng: random.Random, unit_code: str) -> list[SupportWrite]:
             )
         )
     return writes
+
+
+def _trained_on(rng: random.Random, count: int) -> tuple[date | None, ...]:
+    first, last = TRAINING_DAYS
+    return tuple(
+        first + timedelta(days=rng.randrange((last - first).days + 1))
+        if rng.random() < TRAINED_SHARE
+        else None
+        for _ in range(count)
+    )
+
+
+def _with_outcomes(rng: random.Random, write: SupportWrite) -> SupportWrite:
+    helped = write.residents_helped
+    made = OUTCOME_OF_CATEGORY.get(write.category)
+    if made is not None:
+        kind, low, high = made
+        outcomes = {kind: round(helped * rng.uniform(low, high))}
+    elif rng.random() < 0.2:
+        outcomes = {"other_accounts": rng.randint(1, helped)}
+    else:
+        outcomes = {}
+    return replace(write, outcomes=outcomes)
 
 
 def plan_province(report: Report, tree: ProvinceTree, seed: int = SEED) -> ProvincePlan:
@@ -188,6 +238,9 @@ def plan_province(report: Report, tree: ProvinceTree, seed: int = SEED) -> Provi
         sizes = [rng.randint(*MEMBERS_PER_TEAM) for _ in units]
     teams = []
     support: list[SupportWrite] = []
+    # Training and outcomes draw from their own RNG: the rest of the plan (and every
+    # Idempotency-Key of it) stays what it was before they were replayed.
+    counted = random.Random(f"{seed}/{report.province}/counted")  # noqa: S311 - reproducible
     for (code, level, name), size in zip(units, sizes, strict=True):
         teams.append(
             TeamWrite(
@@ -196,9 +249,10 @@ def plan_province(report: Report, tree: ProvinceTree, seed: int = SEED) -> Provi
                 name=f"Tổ công nghệ số cộng đồng {name}",
                 established_on=date(2021, 10, 1) + timedelta(days=rng.randrange(240)),
                 members=_members(rng, size),
+                trained_on=_trained_on(counted, size),
             )
         )
-        support += _support(rng, code)
+        support += [_with_outcomes(counted, write) for write in _support(rng, code)]
     return ProvincePlan(report, tree, tuple(villages), tuple(teams), tuple(support))
 
 

@@ -84,6 +84,20 @@ async def test_demo_replays_the_2022_reports_and_a_second_run_changes_nothing(
     plan = plan_province(REPORTS_BY_PROVINCE["15"], tree)
     assert yen_bai["support"]["events"] == len(plan.support)
     assert yen_bai["support"]["residents"] == sum(s.residents_helped for s in plan.support)
+    # Outcomes, training and the province's target, as planned.
+    activations = sum(s.outcomes.get("vneid_activations", 0) for s in plan.support)
+    assert yen_bai["support"]["outcomes"]["vneid_activations"] == activations
+    trained = sum(day is not None for team in plan.teams for day in team.trained_on)
+    assert yen_bai["members_trained"] == trained
+    parts = {part["figure"]: part for part in yen_bai["targets"]}
+    assert (
+        parts["outcomes.vneid_activations"]["target"]
+        == (
+            plan.target()["outcomes"]["vneid_activations"]  # type: ignore[index]
+        )
+    )
+    assert parts["covered_pct.village"]["progress"] == round(100 / 90, 4)
+    assert {part["due"] for part in parts.values()} == {"2022-11-30"}
 
     before = {code: counts(await figures(stack, code)) for code in ("15", "136", "49", "20")}
     events_before = await stream_lengths(stack)

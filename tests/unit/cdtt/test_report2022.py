@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections import Counter
+from datetime import date
 
 import pytest
 from vietnam_provinces.legacy import District, Ward
@@ -12,6 +13,7 @@ from vietnam_provinces.legacy import District, Ward
 from cdtt.demo.report2022 import (
     REPORTS,
     REPORTS_BY_PROVINCE,
+    TARGET_DUE,
     PlanError,
     ProvincePlan,
     ProvinceTree,
@@ -20,6 +22,8 @@ from cdtt.demo.report2022 import (
     plan_province,
     reports_for,
 )
+from services.registry.entrypoints.schemas import SetTargetRequest
+from shared.contracts.events.activity import OUTCOMES_PER_RESIDENT
 
 
 @functools.cache
@@ -109,3 +113,26 @@ def test_a_report_with_more_units_than_teams_is_refused() -> None:
         plan_province(Report("20", "Lạng Sơn", teams=10), official_tree("20"))
     with pytest.raises(PlanError, match="no 2022 report for province 01"):
         reports_for(["15", "01"])
+
+
+@pytest.mark.parametrize("province", ["15", "49", "20"])
+def test_training_outcomes_and_the_target_are_plausible_and_within_the_rules(
+    province: str,
+) -> None:
+    writes = plan(province)
+    days = [day for team in writes.teams for day in team.trained_on]
+    assert len(days) == writes.members
+    trained = [day for day in days if day is not None]
+    assert 0.6 < len(trained) / len(days) < 0.8  # most members, not all, by the deadline
+    assert all(date(2022, 6, 1) <= day <= TARGET_DUE for day in trained)
+    assert all(
+        0 <= count <= s.residents_helped * OUTCOMES_PER_RESIDENT
+        for s in writes.support
+        for count in s.outcomes.values()
+    )
+    activations = sum(s.outcomes.get("vneid_activations", 0) for s in writes.support)
+    helped = sum(s.residents_helped for s in writes.support)
+    assert 0 < activations < helped
+    target = SetTargetRequest.model_validate(writes.target())
+    assert target.outcomes["vneid_activations"] > activations
+    assert (target.due, target.members_trained_pct) == (TARGET_DUE, 100)
