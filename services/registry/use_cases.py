@@ -108,10 +108,15 @@ def team_event(
 async def get_unit(uow: UnitOfWork, edition: Edition, code: str) -> Unit:
     unit = await uow.units.get(edition, code)
     if unit is None:
-        raise UnitNotFoundError(
-            f"no unit {code} in edition {edition}", edition=edition, unit_code=code
-        )
+        raise unit_not_found(edition, code)
     return unit
+
+
+def unit_not_found(edition: Edition, code: str) -> UnitNotFoundError:
+    """What an unknown unit code in a URL gets, and a unit outside the caller's province."""
+    return UnitNotFoundError(
+        f"no unit {code} in edition {edition}", edition=edition, unit_code=code
+    )
 
 
 async def list_units(
@@ -330,9 +335,14 @@ async def get_team(
     """A team by id; naming an edition other than the team's finds nothing."""
     team = await uow.teams.get(team_id, lock=lock)
     if team is None or (edition is not None and team.edition != edition):
-        where = "" if edition is None else f" in edition {edition}"
-        raise TeamNotFoundError(f"no team {team_id}{where}", team_id=team_id)
+        raise team_not_found(team_id, edition)
     return team
+
+
+def team_not_found(team_id: uuid.UUID, edition: Edition | None) -> TeamNotFoundError:
+    """What an unknown team id gets, and a team outside the caller's province too."""
+    where = "" if edition is None else f" in edition {edition}"
+    return TeamNotFoundError(f"no team {team_id}{where}", team_id=team_id)
 
 
 async def teams_of_unit(uow: UnitOfWork, edition: Edition, unit_code: str) -> list[Team]:
@@ -475,9 +485,7 @@ async def locked_unit(uow: UnitOfWork, edition: Edition, code: str) -> Unit:
     """A unit named in the URL, locked until commit (404 when unknown)."""
     unit = await uow.units.get(edition, code, lock=True)
     if unit is None:
-        raise UnitNotFoundError(
-            f"no unit {code} in edition {edition}", edition=edition, unit_code=code
-        )
+        raise unit_not_found(edition, code)
     return unit
 
 

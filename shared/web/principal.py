@@ -77,14 +77,26 @@ class Principal:
                 role=self.role,
             )
 
-    def require_write(self, edition: Edition, unit_path: Sequence[str]) -> None:
-        """Writing at a unit: a publisher inside its province, or an admin."""
-        self.require_role("publisher", "admin", doing="write")
-        self._require_covers(edition, unit_path, "write")
+    @property
+    def sees_phones(self) -> bool:
+        """Members' phones are for the province's publishers and admins; operators see names
+        and roles only."""
+        return self.role in ("publisher", "admin")
 
-    def require_read(self, edition: Edition, unit_path: Sequence[str]) -> None:
-        """Reading a unit's details: any key whose province (if any) contains the unit."""
-        self._require_covers(edition, unit_path, "read")
+    def require_write(
+        self, edition: Edition, unit_path: Sequence[str], *, unknown: Exception | None = None
+    ) -> None:
+        """Writing at a unit: a publisher inside its province, or an admin. Outside the
+        province: `unknown` (what an id that exists nowhere gets) when given, else 403."""
+        self.require_role("publisher", "admin", doing="write")
+        self._require_covers(edition, unit_path, "write", unknown)
+
+    def require_read(
+        self, edition: Edition, unit_path: Sequence[str], *, unknown: Exception | None = None
+    ) -> None:
+        """Reading a unit's details: any key whose province (if any) contains the unit.
+        Outside the province: `unknown` when given (a probed id learns nothing), else 403."""
+        self._require_covers(edition, unit_path, "read", unknown)
 
     def require_everywhere(self, edition: Edition, what: str) -> None:
         """National views: only keys bound to no province."""
@@ -99,9 +111,13 @@ class Principal:
                 requested_edition=edition,
             )
 
-    def _require_covers(self, edition: Edition, unit_path: Sequence[str], verb: str) -> None:
+    def _require_covers(
+        self, edition: Edition, unit_path: Sequence[str], verb: str, unknown: Exception | None
+    ) -> None:
         if self.covers(edition, unit_path):
             return
+        if unknown is not None:
+            raise unknown
         where = unit_path[-1] if unit_path else "?"
         raise ForbiddenError(
             "outside_scope",

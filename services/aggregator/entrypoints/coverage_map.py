@@ -85,7 +85,7 @@ async def coverage_map(
         unit = await read_unit(conn, edition, parent)
         if unit is None:
             raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path)
+        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
     body = map_body(edition, parent, await read_map_points(conn, edition, parent, as_of))
     # Weak: the gzip and plain bodies are one representation's two encodings.
     tag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'

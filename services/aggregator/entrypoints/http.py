@@ -154,7 +154,8 @@ def _unknown_unit(edition: Edition, code: str) -> ApiError:
 async def _require_unit_in_scope(
     conn: AsyncConnection, principal: Principal, edition: Edition, code: str
 ) -> None:
-    """404 for an unknown unit; 403 when the key is bound to another province."""
+    """404 for an unknown unit, and for a unit of another province than the key's (as if
+    it did not exist: probing codes tells nothing)."""
     if principal.province_code is None:
         if not await unit_known(conn, edition, code):
             raise _unknown_unit(edition, code)
@@ -162,7 +163,7 @@ async def _require_unit_in_scope(
     unit = await read_unit(conn, edition, code)
     if unit is None:
         raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path)
+    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
 
 
 @router.get("/coverage")
@@ -203,7 +204,7 @@ async def coverage_csv(
         unit = await read_unit(conn, edition, parent)
         if unit is None:
             raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path)
+        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
         rows_level = child_level(edition, unit.level)
     children = await read_children(conn, edition, parent, as_of)
     header = csv_header(edition, rows_level)
@@ -272,7 +273,7 @@ async def reporting(
         unit = await read_unit(conn, edition, parent)
         if unit is None:
             raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path)
+        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
         path = unit.path
     rows = await read_reporting(conn, edition, path, period, with_silent=True)
     report = Reporting(
@@ -343,7 +344,7 @@ async def unit_figures(
     unit = await read_unit(conn, edition, code, as_of)
     if unit is None:
         raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path)
+    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
     body = unit_coverage(unit, fresh.as_of, fresh.lag_ms, as_of)
     if edition == "2025":
         body.came_from = [
@@ -367,7 +368,7 @@ async def unit_series(
     unit = await read_unit(conn, edition, code)
     if unit is None:
         raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path)
+    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
     return coverage_series(unit, await read_series(conn, unit, months))
 
 

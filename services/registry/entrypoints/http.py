@@ -115,7 +115,9 @@ async def _require_write_at_team(
     uow: UnitOfWork, principal: Principal, team_id: uuid.UUID, edition: Edition | None
 ) -> None:
     team = await use_cases.get_team(uow, team_id, edition)
-    principal.require_write(team.edition, team.unit_path)
+    principal.require_write(
+        team.edition, team.unit_path, unknown=use_cases.team_not_found(team_id, edition)
+    )
 
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -241,8 +243,10 @@ async def read_team(
     """One team with its current members (a key bound to a province reads only its own)."""
     async with unit_of_work(context.sessionmaker) as uow:
         team = await use_cases.get_team(uow, team_id, edition)
-    principal.require_read(team.edition, team.unit_path)
-    return TeamOut.of(team)
+    principal.require_read(
+        team.edition, team.unit_path, unknown=use_cases.team_not_found(team_id, edition)
+    )
+    return TeamOut.of(team, phones=principal.sees_phones)
 
 
 @router.get("/teams", response_model=TeamList, responses=_errors(404, 422))
@@ -272,16 +276,22 @@ async def list_teams(
         )
     async with unit_of_work(context.sessionmaker) as uow:
         if unit is not None:
-            principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, unit)).path)
+            principal.require_read(
+                chosen,
+                (await use_cases.get_unit(uow, chosen, unit)).path,
+                unknown=use_cases.unit_not_found(chosen, unit),
+            )
             found = await use_cases.teams_of_unit(uow, chosen, unit)
         else:
             if province is None or placement is None:
                 raise domain.WrongLevelError(
                     "list a province's teams awaiting a placement: ?province=P&placement=unplaced"
                 )
-            principal.require_read(chosen, (province,))
+            principal.require_read(
+                chosen, (province,), unknown=use_cases.unit_not_found(chosen, province)
+            )
             found = await use_cases.teams_awaiting_placement(uow, chosen, province)
-    return TeamList(items=tuple(TeamOut.of(team) for team in found))
+    return TeamList(items=tuple(TeamOut.of(team, phones=principal.sees_phones) for team in found))
 
 
 @router.put("/teams/{team_id}/placement", response_model=TeamOut, responses=_errors(404, 409, 422))

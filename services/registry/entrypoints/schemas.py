@@ -214,12 +214,13 @@ class MemberOut(ResponseModel):
     left_on: date | None = None
 
     @classmethod
-    def of(cls, member: domain.Member) -> MemberOut:
+    def of(cls, member: domain.Member, *, phone: bool = True) -> MemberOut:
+        """`phone=False` for a key that may not see phones (operators): null."""
         return cls(
             member_id=member.member_id,
             full_name=member.full_name,
             role=member.role,
-            phone=member.phone,
+            phone=member.phone if phone else None,
             trained_on=member.trained_on,
             joined_on=member.joined_on,
             left_on=member.left_on,
@@ -254,7 +255,8 @@ class TeamOut(ResponseModel):
     former_members: tuple[MemberOut, ...] = ()
 
     @classmethod
-    def of(cls, team: domain.Team) -> TeamOut:
+    def of(cls, team: domain.Team, *, phones: bool = True) -> TeamOut:
+        """`phones=False` for a key that may not see members' phones (operators)."""
         return cls(
             team_id=team.team_id,
             edition=team.edition,
@@ -266,12 +268,12 @@ class TeamOut(ResponseModel):
             dissolved_on=team.dissolved_on,
             status=team.status,
             version=team.version,
-            members=tuple(MemberOut.of(m) for m in team.members),
+            members=tuple(MemberOut.of(m, phone=phones) for m in team.members),
             placements=(
                 PlacementOut.home(team),
                 *(PlacementOut.of(p) for p in team.placements),
             ),
-            former_members=tuple(MemberOut.of(m) for m in team.former_members),
+            former_members=tuple(MemberOut.of(m, phone=phones) for m in team.former_members),
         )
 
 

@@ -103,10 +103,10 @@ async def test_an_operator_of_one_province_reads_only_that_province(
         ("/v1/coverage/15", {"edition": "2025"}),  # code 15 of the other edition: not its own
     ):
         refused = await client.get(path, params=params, headers=headers)
-        assert refused.status_code in (403, 404), (path, refused.text)
-        if refused.status_code == 403:
-            assert refused.json()["error"]["code"] == "outside_scope"
-            assert "Lạng Sơn" not in refused.text
+        # As for a code that exists nowhere: probing codes tells nothing (#18).
+        assert refused.status_code == 404, (path, refused.text)
+        assert refused.json()["error"]["code"] == "unit_not_found"
+        assert "Lạng Sơn" not in refused.text
 
     national = await client.get("/v1/coverage", params=LEGACY, headers=headers)
     assert national.status_code == 403

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auth.adapters.store import revoke_key
 from shared.runtime.settings import Settings
-from tests.factories import LEGACY_COMMUNE, LEGACY_DISTRICT, member_body, team_body, village_body
+from tests.factories import (
+    LEGACY_COMMUNE,
+    LEGACY_DISTRICT,
+    make_members,
+    member_body,
+    team_body,
+    village_body,
+)
 from tests.integration.registry.observe import created, error_code, outbox_types, stream_envelopes
 from tests.integration.security.conftest import Key, Keys, make_key
 from tests.waiting import wait_until
@@ -101,9 +108,22 @@ async def test_a_publisher_of_another_province_cannot_write_there(
     team = await new_team(registry_client, keys.publisher_15)
     before = await outbox_types(registry_engine)
     intruder = keys.publisher_20.headers
-    attempts = [
+    # Units are reference data every key reads: a write at another province's unit says why.
+    at_units = [
         await registry_client.post("/v1/teams", json=team_body(LEGACY_DISTRICT), headers=intruder),
         await registry_client.post("/v1/units", json=village_body(), headers=intruder),
+    ]
+    for response in at_units:
+        assert response.status_code == 403, response.text
+        assert error_code(response) == "outside_scope"
+        message = response.json()["error"]["message"]
+        assert "province 20" in message, message
+        assert "is in province 15" in message, message
+    # Another province's team id is answered as an id that exists nowhere (item "Also" of #18).
+    nowhere = await registry_client.post(
+        f"/v1/teams/{uuid.uuid4()}/members", json=member_body(), headers=intruder
+    )
+    at_team = [
         await registry_client.post(
             f"/v1/teams/{team['team_id']}/members", json=member_body(), headers=intruder
         ),
@@ -113,12 +133,12 @@ async def test_a_publisher_of_another_province_cannot_write_there(
         ),
         await registry_client.post(f"/v1/teams/{team['team_id']}/dissolve", headers=intruder),
     ]
-    for response in attempts:
-        assert response.status_code == 403, response.text
-        assert error_code(response) == "outside_scope"
-        message = response.json()["error"]["message"]
-        assert "province 20" in message, message
-        assert "is in province 15" in message, message
+    for response in at_team:
+        assert response.status_code == 404, response.text
+        assert error_code(response) == "team_not_found"
+        assert response.json()["error"].keys() == nowhere.json()["error"].keys()
+        assert "04378" not in response.text
+        assert "15" not in response.json()["error"]["message"]
     assert await outbox_types(registry_engine) == before
     unchanged = await registry_client.get(
         f"/v1/teams/{team['team_id']}", headers=keys.publisher_15.headers
@@ -156,13 +176,45 @@ async def test_team_details_are_read_only_inside_the_keys_province(
         listed = await registry_client.get("/v1/teams", params=listing, headers=key.headers)
         assert listed.status_code == 200
     refused = await registry_client.get(path, headers=keys.publisher_20.headers)
-    assert refused.status_code == 403
-    assert error_code(refused) == "outside_scope"
+    nowhere = await registry_client.get(f"/v1/teams/{uuid.uuid4()}", headers=keys.admin.headers)
+    assert (refused.status_code, error_code(refused)) == (404, "team_not_found")
+    assert refused.json()["error"].keys() == nowhere.json()["error"].keys()
     assert team["members"][0]["full_name"] not in refused.text
+    assert "04378" not in refused.text
     listed = await registry_client.get(
         "/v1/teams", params=listing, headers=keys.publisher_20.headers
     )
-    assert listed.status_code == 403
+    assert (listed.status_code, error_code(listed)) == (404, "unit_not_found")
+
+
+async def test_members_phones_are_shown_to_publishers_and_admins_only(
+    registry_client: httpx.AsyncClient, keys: Keys
+) -> None:
+    body = team_body(members=make_members(3, phone="0912 345 678"))
+    team = created(
+        await registry_client.post("/v1/teams", json=body, headers=keys.publisher_15.headers)
+    )
+    phones = {m["member_id"]: m["phone"] for m in team["members"]}
+    assert all(phones.values())
+    path = f"/v1/teams/{team['team_id']}"
+    listing = {"unit": LEGACY_COMMUNE, "edition": "legacy"}
+    for key, sees in (
+        (keys.publisher_15, True),
+        (keys.admin, True),
+        (keys.operator, False),
+        (keys.operator_15, False),
+    ):
+        read = (await registry_client.get(path, headers=key.headers)).json()
+        listed = (
+            await registry_client.get("/v1/teams", params=listing, headers=key.headers)
+        ).json()
+        for shown in (read, listed["items"][0]):
+            got = {m["member_id"]: m["phone"] for m in shown["members"]}
+            assert got == (phones if sees else dict.fromkeys(phones)), key.key_id
+            # Names and roles stay visible to operators.
+            assert [m["full_name"] for m in shown["members"]] == [
+                m["full_name"] for m in team["members"]
+            ]
 
 
 async def test_a_retry_under_another_key_is_never_answered_with_the_first_keys_response(
