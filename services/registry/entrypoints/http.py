@@ -485,13 +485,7 @@ async def set_target(
 
     async def write(uow: UnitOfWork) -> tuple[int, BaseModel]:
         unit = await use_cases.locked_unit(uow, chosen, code)
-        if not principal.covers(chosen, unit.path):
-            raise domain.UnitNotFoundError(
-                f"no unit {code} in edition {chosen} that key {principal.key_id} may set "
-                f"targets for ({principal.scope_text})",
-                edition=chosen,
-                unit_code=code,
-            )
+        principal.require_read(chosen, unit.path, unknown=use_cases.unit_not_found(chosen, code))
         target = await use_cases.set_target(
             uow, unit, body.command(chosen, code), actor=principal.actor
         )
@@ -520,7 +514,11 @@ async def list_targets(
     chosen = edition or context.settings.edition
     async with unit_of_work(context.sessionmaker) as uow:
         if parent is not None:
-            principal.require_read(chosen, (await use_cases.get_unit(uow, chosen, parent)).path)
+            principal.require_read(
+                chosen,
+                (await use_cases.get_unit(uow, chosen, parent)).path,
+                unknown=use_cases.unit_not_found(chosen, parent),
+            )
         found = await use_cases.list_targets(uow, chosen, parent)
     return TargetList(
         edition=chosen,

@@ -104,6 +104,10 @@ async def test_operators_and_admins_of_the_province_set_targets_publishers_may_n
         "/v1/targets", params={**LEGACY, "parent": LEGACY_DISTRICT}, headers=keys.admin.headers
     )
     hidden = await registry_client.get("/v1/targets", params=LEGACY, headers=operator_20.headers)
+    elsewhere = await registry_client.get(
+        "/v1/targets", params={**LEGACY, "parent": LEGACY_DISTRICT}, headers=operator_20.headers
+    )
+    assert (elsewhere.status_code, error_code(elsewhere)) == (404, "unit_not_found")
     assert [(t["code"], t["version"]) for t in provinces.json()["items"]] == [(LEGACY_PROVINCE, 2)]
     assert [t["code"] for t in communes.json()["items"]] == [LEGACY_COMMUNE]
     assert hidden.json()["items"] == []
