@@ -7,6 +7,9 @@ those up the unit paths by DESIGN.md's definitions and compares every counter of
 unit and nation, and every support split, with the aggregator's projections
 (services/aggregator/adapters/audit.py). Run it once the system is quiet (lag 0);
 `--wait` retries until the figures agree or the time is up, for a system still settling.
+`--rebuild` also rebuilds the projections from the streams into a shadow copy (by the
+live consumer's rules, `cdtt aggregator rebuild` without the swap) and lists every unit
+whose rebuilt figures differ from the live ones.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from services.aggregator.domain import (
     ancestor_keys,
     scope_keys,
 )
+from services.aggregator.rebuild import RebuildRefusedError, rebuild
 from services.registry.adapters.recount import RegistryRecount, recount_registry
 from shared.contracts.events.activity import OUTCOME_KINDS
 from shared.contracts.units import EDITIONS, Edition
+from shared.messaging.connection import open_streams
 from shared.runtime.db import engine_scope
 from shared.runtime.settings import ServiceName, Settings
 
@@ -210,6 +215,22 @@ async def run_check(settings: Settings, editions: Iterable[Edition] = EDITIONS) 
     )
 
 
+async def rebuild_differences(settings: Settings) -> list[str]:
+    """The units whose figures a rebuild from the streams would change (none: they agree)."""
+    redis, layout = await open_streams(settings)
+    try:
+        async with engine_scope(settings.database_url_for("aggregator"), pool_size=1) as engine:
+            report = await rebuild(engine, redis, layout, swap=False)
+    except RebuildRefusedError as refused:
+        return [f"rebuild vs live: no rebuild could be compared: {refused}"]
+    finally:
+        await redis.aclose()
+    return [
+        f"rebuild vs live: the rebuilt figures of {_name(key)} differ from the live ones"
+        for key in report.changed
+    ]
+
+
 async def check_until(settings: Settings, editions: list[Edition], wait: float) -> CheckResult:
     """Check, and keep checking while there are differences, up to `wait` seconds."""
     deadline = time.monotonic() + wait
@@ -229,6 +250,14 @@ def check(
         float, typer.Option(help="seconds to keep re-checking while figures still differ")
     ] = 0.0,
     limit: Annotated[int, typer.Option(help="differences to print at most")] = 200,
+    compare_rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="also rebuild the figures from the streams (not swapped in) and compare "
+            "them with the live ones",
+        ),
+    ] = False,
 ) -> None:
     """Recount the figures from the producers' data; compare with the aggregator's.
 
@@ -240,7 +269,10 @@ def check(
     if unknown:
         raise typer.BadParameter(f"unknown edition(s) {unknown}; use {list(EDITIONS)}")
     editions = [e for e in EDITIONS if e in chosen]
-    result = asyncio.run(check_until(Settings(), editions, wait))
+    settings = Settings()
+    result = asyncio.run(check_until(settings, editions, wait))
+    if compare_rebuild:
+        result.differences.extend(asyncio.run(rebuild_differences(settings)))
     scope = (
         f"{result.units} units, {result.teams} active teams, {result.members} members, "
         f"{result.support_events} support events ({', '.join(chosen)})"

@@ -11,6 +11,13 @@ if the rebuild read them, so they are skipped, not counted twice.
 A stream that lost entries (trimmed, or Redis lost it) would rebuild figures without
 their events: before swapping, every event in the live inbox must have been found on
 the streams, else the rebuild refuses (the producers' outbox replay brings them back).
+
+Events for units are counted by the live consumer's rule (`apply_batch` with
+`require_known_units`): only once their unit is registered at the path they name. One
+read before its unit is held back and tried again once every stream has been read; one
+whose unit never came is left out and counted in the report, as the live consumer
+dead-letters it. `swap=False` builds the shadow copy only to compare it with the live
+figures (`cdtt check --rebuild`), and drops it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import text
@@ -53,6 +60,8 @@ class StreamProgress:
     after: str = "-"  # XRANGE start: "-" then "(<last id read>"
     read: int = 0
     undecodable: int = 0
+    # Read before their unit was registered at the path they name: tried again at the end.
+    held_back: list[Event] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,11 @@ class RebuildReport:
     undecodable: dict[str, int]
     changed_keys: int
     seconds: float
+    # Events whose unit was never registered at their path: not counted (dead letters live).
+    unknown_unit: dict[str, int] = field(default_factory=dict)
+    # The figures rows that differed between the rebuilt and the live tables.
+    changed: tuple[FigureKey, ...] = ()
+    swapped: bool = True
 
 
 Progress = Callable[[str, int], None]
@@ -117,11 +131,27 @@ async def _drain(
         if progress.read == read_before:
             return
         if events:
-            await apply_batch(await _shadow(conn), progress.stream, events)
+            applied = await apply_batch(
+                await _shadow(conn), progress.stream, events, require_known_units=True
+            )
+            progress.held_back.extend(applied.held_back)
             if commit_each:
                 await conn.commit()
         if on_progress:
             on_progress(progress.stream, progress.read)
+
+
+async def _retry_held_back(conn: AsyncConnection, progress: Sequence[StreamProgress]) -> None:
+    """Apply the held-back events whose unit the streams read since have registered."""
+    for stream_progress in progress:
+        if stream_progress.held_back:
+            applied = await apply_batch(
+                await _shadow(conn),
+                stream_progress.stream,
+                stream_progress.held_back,
+                require_known_units=True,
+            )
+            stream_progress.held_back = list(applied.held_back)
 
 
 async def _prepare_shadow(conn: AsyncConnection) -> None:
@@ -168,8 +198,10 @@ async def rebuild(
     batch_size: int = 2_000,
     accept_missing: bool = False,
     on_progress: Progress | None = None,
+    swap: bool = True,
 ) -> RebuildReport:
-    """Rebuild every projection from the streams and swap it in; see the module docstring."""
+    """Rebuild every projection from the streams and swap it in (with `swap=False`: only
+    compare it with the live figures); see the module docstring."""
     started = time.monotonic()
     progress = [StreamProgress(stream, key) for stream in STREAMS for key in layout.keys(stream)]
     async with engine.connect() as session:
@@ -179,7 +211,7 @@ async def rebuild(
             raise RebuildRefusedError("another rebuild is running")
         try:
             changed = await _rebuild_and_swap(
-                session, redis, progress, batch_size, on_progress, accept_missing
+                session, redis, progress, batch_size, on_progress, accept_missing, swap
             )
         finally:
             # On a broken connection the server has released the lock already.
@@ -192,6 +224,9 @@ async def rebuild(
         undecodable={s: sum(p.undecodable for p in progress if p.stream == s) for s in STREAMS},
         changed_keys=len(changed),
         seconds=time.monotonic() - started,
+        unknown_unit={s: sum(len(p.held_back) for p in progress if p.stream == s) for s in STREAMS},
+        changed=tuple(changed),
+        swapped=swap,
     )
 
 
@@ -202,10 +237,13 @@ async def _rebuild_and_swap(
     batch_size: int,
     on_progress: Progress | None,
     accept_missing: bool,
+    swap: bool,
 ) -> list[FigureKey]:
     await _prepare_shadow(session)
     for stream_progress in progress:
         await _drain(session, redis, stream_progress, batch_size, on_progress, commit_each=True)
+    await _retry_held_back(session, progress)
+    await session.commit()
     missing = await _missing_events(session)
     if missing and not accept_missing:
         await session.execute(text(f"DROP SCHEMA {SHADOW_SCHEMA} CASCADE"))
@@ -220,7 +258,12 @@ async def _rebuild_and_swap(
     await session.execute(text(f"SELECT pg_advisory_xact_lock({SWAP_LOCK_KEY})"))
     for stream_progress in progress:
         await _drain(session, redis, stream_progress, batch_size, on_progress, commit_each=False)
+    await _retry_held_back(session, progress)
     changed = await _changed_keys(session)
+    if not swap:
+        await session.execute(text(f"DROP SCHEMA {SHADOW_SCHEMA} CASCADE"))
+        await session.commit()
+        return changed
     await _swap(session)
     # Live subscribers hear of every unit whose figures the rebuild corrected.
     await SqlProjectionStore(session).announce(changed)
@@ -232,6 +275,12 @@ def describe(report: RebuildReport) -> Sequence[str]:
     lines = [f"{stream}: {count} entries" for stream, count in report.events.items()]
     lines += [
         f"{stream}: {n} undecodable (skipped)" for stream, n in report.undecodable.items() if n
+    ]
+    lines += [
+        f"{stream}: {n} for units never registered at their path (not counted; the live "
+        "consumer dead-letters them)"
+        for stream, n in report.unknown_unit.items()
+        if n
     ]
     lines.append(
         f"swapped in after {report.seconds:.1f}s; figures of {report.changed_keys} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,18 +11,19 @@ from redis.asyncio import Redis
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cdtt.ops.check import differences
+from cdtt.ops.check import differences, rebuild_differences
 from services.aggregator.adapters.queries import read_national
 from services.aggregator.adapters.store import projection_store
 from services.aggregator.adapters.tables import figures
 from services.aggregator.rebuild import RebuildRefusedError, rebuild
 from services.aggregator.use_cases import apply_batch
-from shared.contracts.streams import REGISTRY_EVENTS, StreamLayout
+from shared.contracts.events import TeamCreated
+from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS, StreamLayout
 from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
 from tests.integration.aggregator.test_consumer import agree, consumer, publish
-from tests.unit.aggregator.fakes import unit_registered
+from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 from tests.unit.aggregator.history import random_history
 
 
@@ -140,3 +142,41 @@ async def test_a_rebuild_refuses_when_applied_events_are_no_longer_on_the_stream
         engine, redis, StreamLayout(settings.stream_namespace), accept_missing=True
     )
     assert forced.changed_keys == 2  # the nation and the province lost their unit
+
+
+async def test_a_rebuild_leaves_out_what_the_live_consumer_holds_back_and_check_compares(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> None:
+    """#18 item 10: one rule for events whose unit is not registered, live and rebuilt."""
+    world = random_history(seed=23)
+    team_id = uuid.uuid4()
+    nowhere = ("99", "999", "99999")  # a commune no unit.registered ever names
+    orphans = [
+        team_event(TeamCreated, team_id, nowhere, "commune", version=1, member_count=4),
+        support_recorded(team_id, nowhere, residents=7),
+    ]
+    await publish(redis, settings, [*world.log, *orphans])
+    running = consumer(settings, engine, "live")
+    await running.start()
+    try:
+        await agree(engine, world)  # live: the orphans are held back, never counted
+    finally:
+        await running.stop()
+    layout = StreamLayout(settings.stream_namespace)
+
+    compared = await rebuild(engine, redis, layout, swap=False)
+    assert compared.changed == ()
+    assert compared.unknown_unit == {REGISTRY_EVENTS: 1, ACTIVITY_EVENTS: 1}
+    assert "aggregator_rebuild" not in await schemas(engine)
+    assert await rebuild_differences(settings) == []
+
+    # `cdtt check --rebuild` names the units whose live figures a rebuild would change.
+    async with engine.begin() as conn:
+        await conn.execute(update(figures).where(figures.c.code == "").values(teams=999_999))
+    found = await rebuild_differences(settings)
+    assert found, "a wrong live figure went unnoticed"
+    assert all(line.startswith("rebuild vs live:") for line in found)
+
+    report = await rebuild(engine, redis, layout)
+    assert report.swapped
+    await agree(engine, world)
