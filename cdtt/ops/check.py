@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
@@ -123,15 +124,31 @@ def conservation(recount: RegistryRecount, aggregated: Figures) -> list[str]:
     return lines
 
 
-def add_support(sums: Iterable[SupportSum], into: Figures) -> None:
-    """Support events, by the unit path each was recorded under, rolled up."""
+def add_support(
+    sums: Iterable[SupportSum],
+    into: Figures,
+    placements: Mapping[uuid.UUID, Sequence[tuple[Edition, tuple[str, ...]]]],
+    editions: Collection[Edition] = EDITIONS,
+) -> None:
+    """Support events of `editions`, rolled up from the unit path each was recorded under
+    and from wherever the registry places its team on the other map (as the figures count
+    them); `sums` and `placements` may name other editions, left out here."""
     for row in sums:
         outcomes = dict(zip(OUTCOME_KINDS, row.outcomes, strict=True))
-        for key in scope_keys(row.edition, row.unit_path):
-            into.add(key, support_events=row.events, support_residents=row.residents, **outcomes)
-            for split, bucket in ((into.by_category, row.category), (into.by_month, row.month)):
-                more = SupportDelta(row.events, row.residents, *row.outcomes)
-                add_split(split, SupportKey(key.edition, key.code, bucket), more)
+        placed = placements.get(row.team_id, ()) if row.team_id else ()
+        for edition, path in ((row.edition, row.unit_path), *placed):
+            if edition not in editions:
+                continue
+            for key in scope_keys(edition, path):
+                into.add(
+                    key, support_events=row.events, support_residents=row.residents, **outcomes
+                )
+                for split, bucket in (
+                    (into.by_category, row.category),
+                    (into.by_month, row.month),
+                ):
+                    more = SupportDelta(row.events, row.residents, *row.outcomes)
+                    add_split(split, SupportKey(key.edition, key.code, bucket), more)
 
 
 def _name(key: FigureKey) -> str:
@@ -200,9 +217,9 @@ async def run_check(settings: Settings, editions: Iterable[Edition] = EDITIONS) 
     recounted = Figures()
     registry = await _read(settings, "registry", partial(recount_registry, editions=editions))
     add_registry(registry, recounted)
-    add_support(
-        await _read(settings, "activity", partial(recount_support, editions=editions)), recounted
-    )
+    # Every edition's support: a legacy team's also counts where it is placed in 2025.
+    support = await _read(settings, "activity", partial(recount_support, editions=EDITIONS))
+    add_support(support, recounted, registry.placements, editions)
     aggregated = await _read(settings, "aggregator", partial(stored_figures, editions=editions))
     national = [recounted.counters.get(FigureKey(e, "")) or FigureDelta() for e in editions]
     conserved = conservation(registry, aggregated) if set(editions) == set(EDITIONS) else []

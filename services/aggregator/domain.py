@@ -189,6 +189,15 @@ class SupportDayKey(NamedTuple):
     category: str
 
 
+class TeamSupportKey(NamedTuple):
+    """One team's support on one day (occurred_on) in one category: what follows the team
+    to wherever it is placed on the other map, and moves when it is placed elsewhere."""
+
+    team_id: uuid.UUID
+    day: date
+    category: str
+
+
 @dataclass(slots=True)
 class SupportDelta:
     """Support counted in one split bucket: events, residents, and outcomes by kind."""

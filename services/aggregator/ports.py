@@ -58,6 +58,16 @@ class ProjectionStore(Protocol):
         by_day: Mapping[domain.SupportDayKey, domain.SupportDelta],
     ) -> None: ...
 
+    async def team_support(
+        self, team_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[domain.TeamSupportKey, domain.SupportDelta]]:
+        """The support stored for each of these (locked) teams, per day and category."""
+
+    async def add_team_support(
+        self, deltas: Mapping[domain.TeamSupportKey, domain.SupportDelta]
+    ) -> None:
+        """Add each team's support per day and category."""
+
     async def add_team_months(self, team_months: Collection[tuple[uuid.UUID, str]]) -> None:
         """Remember that each team recorded support in each month (kept once)."""
 

@@ -19,6 +19,11 @@ Why the result does not depend on order or duplicates:
 - a team contributes its newest state only: a newer version subtracts the stored
   state's contribution and adds its own, an older or equal one changes nothing;
 - support events are additive and the store keeps each event_id once;
+- a team's support also counts where the team is placed on the other map: the store keeps
+  each team's support per (day, category) (team_support), so whichever comes first, the
+  support or the placement, the team's support ends up at the newest placement only (a
+  support event counts at the placement the team has after its batch; a team placed
+  elsewhere takes the support stored before its batch from the old placement to the new);
 - a unit's target is kept by version, like a team's state (the store keeps the newest).
 """
 
@@ -39,6 +44,7 @@ from services.aggregator.domain import (
     SupportKey,
     TargetRecord,
     TeamRecord,
+    TeamSupportKey,
     UnitRecord,
     ancestor_keys,
     covered_steps,
@@ -58,7 +64,7 @@ from shared.contracts.events import (
     TeamPlaced,
     UnitRegistered,
 )
-from shared.contracts.units import Edition, Level, UnitPath
+from shared.contracts.units import EDITION_LEVELS, Edition, Level, UnitPath
 
 
 def unit_record(event: UnitRegistered) -> UnitRecord:
@@ -138,6 +144,43 @@ def newest_teams(events: Iterable[Event]) -> dict[uuid.UUID, TeamRecord]:
     return newest
 
 
+def teams_to_lock(
+    events: Iterable[Event], newest: Mapping[uuid.UUID, TeamRecord]
+) -> list[TeamRecord]:
+    """`newest`, and a stand-in for each other team that recorded support in the events:
+    its placement decides where that support also counts, so it is locked like the others
+    (a stand-in is version 0: it contributes nothing until the team's first event)."""
+    locked = dict(newest)
+    for event in events:
+        if isinstance(event, SupportRecorded) and event.payload.team_id not in locked:
+            path = event.unit_path
+            locked[event.payload.team_id] = TeamRecord(
+                team_id=event.payload.team_id,
+                edition=event.edition,
+                version=0,
+                status="dissolved",
+                unit_path=path,
+                unit_level=EDITION_LEVELS[event.edition][len(path) - 1],
+                member_count=0,
+            )
+    return list(locked.values())
+
+
+def teams_placed_elsewhere(
+    newest: Mapping[uuid.UUID, TeamRecord], stored: Mapping[uuid.UUID, TeamRecord]
+) -> list[uuid.UUID]:
+    """Teams whose newest state in the batch changes their placements: their stored support
+    moves with them (the store reads it under the teams' locks)."""
+    moved = []
+    for team_id, team in sorted(newest.items()):
+        old = stored.get(team_id)
+        if (old is None and team.placements) or (
+            old is not None and team.version > old.version and team.placements != old.placements
+        ):
+            moved.append(team_id)
+    return moved
+
+
 def _keep_newest(newest: dict[uuid.UUID, TeamRecord], team: TeamRecord) -> None:
     current = newest.get(team.team_id)
     if current is None or team.version > current.version:
@@ -179,6 +222,8 @@ class Plan:
     by_category: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     by_month: dict[SupportKey, SupportDelta] = field(default_factory=dict)
     # (team, "YYYY-MM") a team recorded support in: what reporting rates count.
+    # Each team's support per day and category, what follows it to its placement.
+    team_support: dict[TeamSupportKey, SupportDelta] = field(default_factory=dict)
     team_months: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     # History by business date: team counters' changes per day, each covering unit's
     # team count by day (for the dated coverage), and support per day and category.
@@ -209,15 +254,19 @@ def plan_batch(
     events: Sequence[Event],
     new_units: Iterable[UnitRecord],
     stored_teams: Mapping[uuid.UUID, TeamRecord],
+    stored_support: Mapping[uuid.UUID, Mapping[TeamSupportKey, SupportDelta]] | None = None,
 ) -> Plan:
     """Deltas for `events` (already deduplicated by the store).
 
     `new_units`: the units the store had not seen before this batch; `stored_teams`: the
-    stored state of every team the batch mentions (locked by the store until commit).
+    stored state of every team the batch mentions (locked by the store until commit);
+    `stored_support`: the support stored before this batch of each team it places
+    elsewhere (`teams_placed_elsewhere`).
     """
     plan = Plan()
     new_unit_keys = {u.key for u in new_units}
     newest: dict[uuid.UUID, TeamRecord] = {}
+    support: list[SupportRecorded] = []
     for event in events:
         match event:
             case UnitRegistered():
@@ -228,7 +277,7 @@ def plan_batch(
             case TeamCreated() | TeamMembersChanged() | TeamDissolved() | TeamPlaced():
                 _keep_newest(newest, team_record(event))
             case SupportRecorded():
-                _count_support(plan, event)
+                support.append(event)
             case TargetSet():
                 target = target_record(event)
                 kept = plan.targets.get(target.key)
@@ -238,6 +287,11 @@ def plan_batch(
         stored = stored_teams.get(team_id)
         if stored is None or team.version > stored.version:
             _replace_team(plan, stored, team)
+            _move_support(plan, stored, team, (stored_support or {}).get(team_id, {}))
+    for event in support:
+        team_id = event.payload.team_id
+        placed = plan.teams.get(team_id) or stored_teams.get(team_id)
+        _count_support(plan, event, placed.placements if placed else ())
     return plan
 
 
@@ -369,35 +423,76 @@ def dated_coverage_deltas(
     return deltas
 
 
-def _count_support(plan: Plan, event: SupportRecorded) -> None:
+def _count_support(plan: Plan, event: SupportRecorded, placements: Sequence[Spot]) -> None:
+    """At the unit it was recorded under, and wherever its team is placed on the other map
+    (a team waiting for a placement, or a district team: in that province)."""
     support = event.payload
     # Version 1 events carry no outcomes: the contract reads them as zeros.
     vneid, dossiers, payment, ecommerce, other = support.outcomes.counts()
     one = SupportDelta(1, support.residents_helped, vneid, dossiers, payment, ecommerce, other)
-    counted = FigureDelta(
-        support_events=1,
-        support_residents=support.residents_helped,
+    plan.team_months.add((support.team_id, month_of(support.occurred_on)))
+    key = TeamSupportKey(support.team_id, support.occurred_on, support.category)
+    plan.team_support.setdefault(key, SupportDelta()).add(one)
+    for edition, path in (
+        (event.edition, event.unit_path),
+        *((p.edition, p.path) for p in placements),
+    ):
+        _add_support(plan, edition, path, support.occurred_on, support.category, one, 1)
+
+
+def _move_support(
+    plan: Plan,
+    old: TeamRecord | None,
+    new: TeamRecord,
+    stored: Mapping[TeamSupportKey, SupportDelta],
+) -> None:
+    """The team's support stored before this batch out of its old placements, into its new."""
+    before = old.placements if old else ()
+    if before == new.placements:
+        return
+    for key, counted in sorted(stored.items()):
+        for placements, sign in ((before, -1), (new.placements, 1)):
+            for spot in placements:
+                _add_support(plan, spot.edition, spot.path, key.day, key.category, counted, sign)
+
+
+def _add_support(
+    plan: Plan,
+    edition: Edition,
+    path: UnitPath,
+    day: date,
+    category: str,
+    counted: SupportDelta,
+    sign: int,
+) -> None:
+    """`counted` (times `sign`) in the figures and every split of each unit above `path`."""
+    events, residents, vneid, dossiers, payment, ecommerce, other = (
+        sign * n for n in counted.as_tuple()
+    )
+    signed = counted if sign == 1 else SupportDelta(*(sign * n for n in counted.as_tuple()))
+    figure = FigureDelta(
+        support_events=events,
+        support_residents=residents,
         vneid_activations=vneid,
         public_service_dossiers=dossiers,
         payment_accounts=payment,
         ecommerce_accounts=ecommerce,
         other_accounts=other,
     )
-    month = month_of(support.occurred_on)
-    plan.team_months.add((support.team_id, month))
-    for key in scope_keys(event.edition, event.unit_path):
-        plan.add(key, counted)
-        for split, bucket in ((plan.by_category, support.category), (plan.by_month, month)):
+    month = month_of(day)
+    for key in scope_keys(edition, path):
+        plan.add(key, figure)
+        for split, bucket in ((plan.by_category, category), (plan.by_month, month)):
             support_key = SupportKey(key.edition, key.code, bucket)
             row = split.get(support_key)
             if row is None:
                 row = split[support_key] = SupportDelta()
-            row.add(one)
-        day_key = SupportDayKey(key.edition, key.code, support.occurred_on, support.category)
+            row.add(signed)
+        day_key = SupportDayKey(key.edition, key.code, day, category)
         day_row = plan.by_day.get(day_key)
         if day_row is None:
             day_row = plan.by_day[day_key] = SupportDelta()
-        day_row.add(one)
+        day_row.add(signed)
 
 
 def coverage_deltas(

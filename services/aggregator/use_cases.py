@@ -2,8 +2,9 @@
 
 The caller opens the store on a transaction and commits it after `apply_batch` returns;
 only then are the stream entries acknowledged. Everything the store writes, it writes
-in key order (events, units, teams, figures, history, support), so concurrent batches of several
-aggregator processes wait for each other instead of deadlocking.
+in key order (events, units, teams, figures, history, support, team support), so
+concurrent batches of several aggregator processes wait for each other instead of
+deadlocking.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from services.aggregator.projections import (
     first_of_each,
     newest_teams,
     plan_batch,
+    teams_placed_elsewhere,
+    teams_to_lock,
     units_in,
 )
 from shared.contracts.events import Event, UnitRegistered
@@ -56,8 +59,11 @@ async def apply_batch(
         return AppliedBatch(len(events) + len(held_back), 0, frozenset(), tuple(held_back))
     new_units = await store.add_units(units_in(batch))
     newest = newest_teams(batch)
-    stored = await store.lock_teams(list(newest.values())) if newest else {}
-    plan = plan_batch(batch, new_units, stored)
+    locked = teams_to_lock(batch, newest)
+    stored = await store.lock_teams(locked) if locked else {}
+    moved = teams_placed_elsewhere(newest, stored)
+    stored_support = await store.team_support(moved) if moved else {}
+    plan = plan_batch(batch, new_units, stored, stored_support)
     if plan.teams:
         await store.save_teams(list(plan.teams.values()))
     direct_now = await store.add_figures(plan.figures, plan.direct_changes.keys())
@@ -72,6 +78,8 @@ async def apply_batch(
     if plan.history:
         await store.add_history(plan.history)
     await store.add_support(plan.by_category, plan.by_month, plan.by_day)
+    if plan.team_support:
+        await store.add_team_support(plan.team_support)
     if plan.team_months:
         await store.add_team_months(plan.team_months)
     if plan.targets:

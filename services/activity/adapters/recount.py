@@ -1,12 +1,14 @@
 """Activity's side of a recount (`cdtt check`, the national bench): its support events summed.
 
-Support events summed by the unit path each was recorded under, by category and month:
+Support events summed by team, the unit path each was recorded under, category and month
+(the team: its support also counts where the registry places it on the other map):
 what the aggregator's support figures must agree with once the system is quiet. Read-only;
 nothing here is on a request path.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from shared.contracts.units import Edition
 
 @dataclass(frozen=True)
 class SupportSum:
-    """The support events of one unit path, category and month ("YYYY-MM")."""
+    """The support events of one team at one unit path, category and month ("YYYY-MM")."""
 
     edition: Edition
     unit_path: tuple[str, ...]
@@ -29,13 +31,15 @@ class SupportSum:
     events: int
     residents: int
     outcomes: tuple[int, ...] = (0,) * len(OUTCOME_KINDS)  # in OUTCOME_KINDS order
+    team_id: uuid.UUID | None = None
 
 
 async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) -> list[SupportSum]:
-    """Every support event of `editions`, summed per unit path, category and month."""
+    """Every support event of `editions`, summed per team, unit path, category and month."""
     month = func.to_char(support_events.c.occurred_on, "YYYY-MM").label("month")
     rows = await conn.execute(
         select(
+            support_events.c.team_id,
             support_events.c.edition,
             support_events.c.unit_path,
             support_events.c.category,
@@ -46,6 +50,7 @@ async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) ->
         )
         .where(support_events.c.edition.in_(list(editions)))
         .group_by(
+            support_events.c.team_id,
             support_events.c.edition,
             support_events.c.unit_path,
             support_events.c.category,
@@ -61,6 +66,7 @@ async def recount_support(conn: AsyncConnection, editions: Iterable[Edition]) ->
             r.events,
             r.residents,
             tuple(int(r._mapping[kind]) for kind in OUTCOME_KINDS),
+            r.team_id,
         )
         for r in rows
     ]

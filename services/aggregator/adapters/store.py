@@ -3,7 +3,7 @@
 Every write sorts its rows by primary key and sums deltas per key first (a key may not
 appear twice in one INSERT ... ON CONFLICT), and the tables are always written in the
 same order (processed events, units, team states, figures, history, support, team
-months, targets). Two aggregator processes whose batches share keys therefore queue on
+support, team months, targets). Two aggregator processes whose batches share keys therefore queue on
 the first shared row instead of deadlocking, and the second one reads what the first
 committed.
 """
@@ -43,6 +43,7 @@ from services.aggregator.adapters.tables import (
     targets,
     team_months,
     team_states,
+    team_support,
     units,
 )
 from services.aggregator.domain import (
@@ -59,6 +60,7 @@ from services.aggregator.domain import (
     SupportKey,
     TargetRecord,
     TeamRecord,
+    TeamSupportKey,
     UnitRecord,
 )
 from shared.contracts.units import UnitPath
@@ -282,6 +284,33 @@ class SqlProjectionStore:
                 set_={name: table.c[name] + stmt.excluded[name] for name in SUPPORT_COUNTERS},
             )
             await self._conn.execute(stmt)
+
+    async def team_support(
+        self, team_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[TeamSupportKey, SupportDelta]]:
+        if not team_ids:
+            return {}
+        result = await self._conn.execute(
+            select(team_support).where(team_support.c.team_id.in_(sorted(team_ids)))
+        )
+        stored: dict[uuid.UUID, dict[TeamSupportKey, SupportDelta]] = {}
+        for r in result:
+            key = TeamSupportKey(r.team_id, r.day, r.category)
+            counted = SupportDelta(*(r._mapping[name] for name in SUPPORT_COUNTERS))
+            stored.setdefault(r.team_id, {})[key] = counted
+        return stored
+
+    async def add_team_support(self, deltas: Mapping[TeamSupportKey, SupportDelta]) -> None:
+        if not deltas:
+            return
+        columns = ["team_id", "day", "category", *SUPPORT_COUNTERS]
+        rows = [(*key, *delta.as_tuple()) for key, delta in sorted(deltas.items())]
+        stmt = insert(team_support).from_select(columns, _rows_of(team_support, columns, rows))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[team_support.c.team_id, team_support.c.day, team_support.c.category],
+            set_={name: team_support.c[name] + stmt.excluded[name] for name in SUPPORT_COUNTERS},
+        )
+        await self._conn.execute(stmt)
 
     async def add_team_months(self, pairs: Collection[tuple[uuid.UUID, str]]) -> None:
         if not pairs:

@@ -129,6 +129,17 @@ team_states = Table(
     CheckConstraint("status IN ('active', 'dissolved')", name="status"),
 )
 
+# Each team's support per day (occurred_on) and category: what the team's placement on the
+# other map counts, and what moves when the team is placed elsewhere.
+team_support = Table(
+    "team_support",
+    metadata,
+    Column("team_id", Uuid, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", Text, primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in SUPPORT_COUNTERS),
+)
+
 # The months in which each team recorded support (by occurred_on): reporting rates.
 team_months = Table(
     "team_months",
@@ -164,4 +175,5 @@ REBUILT_TABLES = (
     "figures_by_day",
     "support_by_day",
     "targets",
+    "team_support",
 )

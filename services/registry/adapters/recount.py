@@ -8,6 +8,7 @@ scope. Read-only; nothing here is on a request path.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ class RegistryRecount:
     active_teams: list[RecountedTeam]
     # The crosswalk's province rows (legacy code, 2025 code): what conservation groups by.
     province_links: list[tuple[str, str]] = field(default_factory=list)
+    # Every team's placements in `editions` (dissolved teams too: their support stays
+    # counted where they were placed): (edition, unit path) per team.
+    placements: dict[uuid.UUID, list[tuple[Edition, tuple[str, ...]]]] = field(default_factory=dict)
 
 
 async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -> RegistryRecount:
@@ -106,6 +110,14 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
         )
         for p in placement_rows
     ]
+    placed = await conn.execute(
+        select(
+            team_placements.c.team_id, team_placements.c.edition, team_placements.c.unit_path
+        ).where(team_placements.c.edition.in_(chosen))
+    )
+    placements: dict[uuid.UUID, list[tuple[Edition, tuple[str, ...]]]] = {}
+    for p in placed:
+        placements.setdefault(p.team_id, []).append((p.edition, tuple(p.unit_path)))
     links = await conn.execute(
         select(unit_links.c.legacy_code, unit_links.c.new_code).where(
             unit_links.c.level == "province"
@@ -115,6 +127,7 @@ async def recount_registry(conn: AsyncConnection, editions: Iterable[Edition]) -
         units=[RecountedUnit(u.edition, u.code, u.level, tuple(u.path)) for u in unit_rows],
         active_teams=counted,
         province_links=[(link.legacy_code, link.new_code) for link in links],
+        placements=placements,
     )
 
 

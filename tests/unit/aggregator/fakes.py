@@ -16,6 +16,7 @@ from services.aggregator.domain import (
     SupportKey,
     TargetRecord,
     TeamRecord,
+    TeamSupportKey,
     UnitRecord,
 )
 from shared.contracts.events import (
@@ -52,6 +53,7 @@ class InMemoryProjectionStore:
     history: dict[DayKey, FigureDelta] = field(default_factory=dict)
     by_day: dict[SupportDayKey, SupportDelta] = field(default_factory=dict)
     targets: dict[FigureKey, TargetRecord] = field(default_factory=dict)
+    team_supports: dict[TeamSupportKey, SupportDelta] = field(default_factory=dict)
 
     async def claim_events(self, stream: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         fresh = set(event_ids) - self.processed
@@ -125,6 +127,19 @@ class InMemoryProjectionStore:
 
     def figures_of(self, edition: Edition, code: str) -> FigureDelta:
         return self.figures.get(FigureKey(edition, code), FigureDelta())
+
+    async def team_support(
+        self, team_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[TeamSupportKey, SupportDelta]]:
+        stored: dict[uuid.UUID, dict[TeamSupportKey, SupportDelta]] = {}
+        for key, counted in self.team_supports.items():
+            if key.team_id in team_ids:
+                stored.setdefault(key.team_id, {})[key] = SupportDelta(*counted.as_tuple())
+        return stored
+
+    async def add_team_support(self, deltas: Mapping[TeamSupportKey, SupportDelta]) -> None:
+        for key, delta in deltas.items():
+            self.team_supports.setdefault(key, SupportDelta()).add(delta)
 
     async def add_team_months(self, pairs: Collection[tuple[uuid.UUID, str]]) -> None:
         self.team_months |= set(pairs)

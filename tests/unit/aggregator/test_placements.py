@@ -7,11 +7,20 @@ import asyncio
 import json
 import random
 import uuid
+from datetime import date
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.aggregator.domain import NATIONAL, FigureDelta
+from services.aggregator.domain import (
+    NATIONAL,
+    FigureDelta,
+    SupportDayKey,
+    SupportDelta,
+    SupportKey,
+    month_of,
+    scope_keys,
+)
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import (
     Event,
@@ -23,7 +32,12 @@ from shared.contracts.events import (
 )
 from shared.contracts.events.registry import Placement
 from shared.contracts.streams import REGISTRY_EVENTS
-from tests.unit.aggregator.fakes import InMemoryProjectionStore, team_event, unit_registered
+from tests.unit.aggregator.fakes import (
+    InMemoryProjectionStore,
+    support_recorded,
+    team_event,
+    unit_registered,
+)
 
 LEGACY = [
     unit_registered(("15",), "province"),
@@ -215,11 +229,58 @@ def test_a_schema_1_team_event_still_reads_and_counts_on_its_own_map_only() -> N
     assert store.figures_of("2025", "15").teams == 0
 
 
+def test_support_follows_its_team_from_unplaced_to_placed_to_moved_in_any_order() -> None:
+    """Support recorded before the team is known, while it waits, and after each move
+    counts in 2025 where the team is placed last, by category, month and day."""
+    team = uuid.uuid4()
+    path = ("15", "136", "04390")
+
+    def event(kind: type, version: int, placement: Placement) -> Event:
+        return team_event(
+            kind, team, path, "commune", version=version, member_count=4, placements=(placement,)
+        )
+
+    support = [
+        support_recorded(team, path, residents=3, day=date(2025, 8, 1)),
+        support_recorded(
+            team, path, residents=5, category="cashless_payment", day=date(2025, 9, 2)
+        ),
+    ]
+    created, placed, moved = (
+        event(TeamCreated, 1, WAITING),
+        event(TeamPlaced, 2, ON_04381),
+        event(TeamPlaced, 3, ON_04390),
+    )
+    orders = [
+        [[*LEGACY, *NEW], [support[0]], [created], [support[1]], [placed], [moved]],
+        [[*LEGACY, *NEW], [moved, support[1]], [created, placed], [support[0]]],
+        [[*LEGACY, *NEW, *support, placed, created, moved]],
+    ]
+    waiting = figures([*LEGACY, *NEW], [created, *support])
+    assert waiting.figures_of("2025", "15").support_residents == 8
+    assert waiting.figures_of("2025", "04381").support_events == 0
+    for batches in orders:
+        store = figures(*batches)
+        for edition, code in (("2025", "04390"), ("2025", "15"), ("2025", NATIONAL)):
+            row = store.figures_of(edition, code)
+            assert (row.support_events, row.support_residents) == (2, 8), code
+            assert store.by_month[SupportKey(edition, code, "2025-09")].residents == 5
+            assert store.by_category[SupportKey(edition, code, "cashless_payment")].events == 1
+            day = SupportDayKey(edition, code, date(2025, 8, 1), "vneid")
+            assert store.by_day[day].residents == 3
+        assert store.figures_of("2025", "04381").support_events == 0
+        passed = SupportKey("2025", "04381", "2025-09")
+        assert store.by_month.get(passed, SupportDelta()) == SupportDelta()
+        # Its own map counts it once, as before.
+        assert store.figures_of("legacy", "15").support_residents == 8
+
+
 SPOTS = (ON_04381, ON_04390, IN_PROVINCE, WAITING)
+DAYS = (date(2024, 12, 31), date(2025, 7, 1), date(2025, 7, 2))
 steps = st.lists(
     st.tuples(
         st.integers(0, 3),
-        st.sampled_from(("member", "place", "dissolve")),
+        st.sampled_from(("member", "place", "dissolve", "support")),
         st.integers(0, 3),
         st.integers(1, 5),
     ),
@@ -233,15 +294,25 @@ def test_conservation_after_a_random_history_delivered_out_of_order_with_duplica
     steps: list[tuple[int, str, int, int]], seed: int
 ) -> None:
     """Legacy province 15's active teams and members = those counted in 2025 province 15
-    (placed + unplaced), and every delivery gives the figures the in-order log gives."""
+    (placed + unplaced), and every delivery gives the figures the in-order log gives; the
+    teams' support (recorded before, between and after their events) counts in 2025 where
+    each team is placed last, as a direct recount from the final placements says."""
     teams = [uuid.uuid4() for _ in range(4)]
     paths = [("15", "136", "04378"), ("15", "136"), ("15", "136", "04390"), ("15",)]
     levels = ["commune", "district", "commune", "province"]
     state: dict[int, tuple[int, str, int, Placement]] = {}
     log: list[Event] = [*LEGACY, *NEW]
+    supported: list[tuple[int, date, int]] = []
     for index, action, spot, count in steps:
         team = state.get(index)
         placement = SPOTS[spot] if levels[index] == "commune" else IN_PROVINCE
+        if action == "support":
+            # Any time, even before the team's first event: the registry's may come later.
+            supported.append((index, DAYS[spot % len(DAYS)], count))
+            log.append(
+                support_recorded(teams[index], paths[index], residents=count, day=supported[-1][1])
+            )
+            continue
         if team is None:
             state[index] = (1, "active", count, placement)
             kind: type = TeamCreated
@@ -275,6 +346,28 @@ def test_conservation_after_a_random_history_delivered_out_of_order_with_duplica
     size = 1 + seed % 7
     other = figures(*[shuffled[i : i + size] for i in range(0, len(shuffled), size)])
     assert other.snapshot() == in_order.snapshot()
+    assert nonzero(other.by_day) == nonzero(in_order.by_day)
+
+    recount: dict[object, SupportDelta] = {}
+    for index, day, residents in supported:
+        if index not in state:
+            continue  # a team the registry never sent: counted on its own map only
+        for key in scope_keys("2025", state[index][3].unit_path):
+            for split_key in (
+                key,
+                SupportKey(key.edition, key.code, "vneid"),
+                SupportKey(key.edition, key.code, month_of(day)),
+                SupportDayKey(key.edition, key.code, day, "vneid"),
+            ):
+                recount.setdefault(split_key, SupportDelta()).add(SupportDelta(1, residents))
+    counted: dict[object, SupportDelta] = {
+        key: SupportDelta(row.support_events, row.support_residents)
+        for key, row in other.figures.items()
+        if key.edition == "2025"
+    }
+    for split in (other.by_category, other.by_month, other.by_day):
+        counted |= {k: v for k, v in split.items() if k.edition == "2025"}
+    assert nonzero(counted) == recount
 
     legacy = in_order.figures_of("legacy", "15")
     new = in_order.figures_of("2025", "15")
@@ -284,3 +377,7 @@ def test_conservation_after_a_random_history_delivered_out_of_order_with_duplica
     assert (new.unplaced_teams, new.unplaced_members) == (len(waiting), sum(s[2] for s in waiting))
     assert in_order.figures_of("2025", NATIONAL).unplaced_teams == len(waiting)
     assert FigureDelta() != new or not active
+
+
+def nonzero[K](rows: dict[K, SupportDelta]) -> dict[K, SupportDelta]:
+    return {key: row for key, row in rows.items() if row != SupportDelta()}
