@@ -1,6 +1,7 @@
 """The 2022 Yên Bái reports read on the 2025 map: every team of legacy Yên Bái (15) counted in
 the new Lào Cai (15), Văn Yên's commune teams on the communes theirs merged into, its village
-teams on villages carried under those communes, nothing left waiting, `cdtt check` clean."""
+teams on villages carried under those communes, nothing left waiting, their support counted
+with them, `cdtt check` clean."""
 
 from __future__ import annotations
 
@@ -63,3 +64,8 @@ async def test_yen_bai_2022_on_the_2025_map(stack: Stack) -> None:
 
     check = await stack.cdtt("check", "--wait", "30")
     assert check.returncode == 0, check.stdout + check.stderr
+    # Their support too: every event recorded on legacy Yên Bái counts in the new Lào Cai
+    # (the demo registers no team on the 2025 map), by category and month alike.
+    yen_bai = await read(stack, "aggregator", "/v1/coverage/15", edition="legacy")
+    assert yen_bai["support"]["events"] > 0
+    assert (await lao_cai())["support"] == yen_bai["support"]
