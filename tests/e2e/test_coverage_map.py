@@ -3,7 +3,9 @@
 All 34 provinces and 3,321 communes of the 2025 map are loaded (`cdtt units load`), with
 their centres from the vietnamadminunits data file. The national map must draw one dot per
 commune the API places, turn Mậu A's dot covered when a team registers there (no reload),
-and open Mậu A's page when its dot is clicked. Every view passes axe-core (WCAG 2.1 AA).
+and open Mậu A's page when its dot is clicked. The map sits beside the table on a wide
+screen and above it on a phone (390 px, nothing wider than the screen). Every view passes
+axe-core (WCAG 2.1 AA).
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ async def dots(page: Page) -> int:
     return await page.locator("#map-svg circle.dot").count()
 
 
+async def boxes(page: Page) -> tuple[dict[str, float], dict[str, float]]:
+    """Where the map and the table are drawn on the page."""
+    map_box = await page.locator("#map-section").bounding_box()
+    table_box = await page.locator("#table-section").bounding_box()
+    assert map_box is not None
+    assert table_box is not None
+    return dict(map_box), dict(table_box)
+
+
 async def test_the_national_map_draws_every_commune_and_follows_a_new_team(
     stack: Stack, browser: Browser
 ) -> None:
@@ -67,8 +78,24 @@ async def test_the_national_map_draws_every_commune_and_follows_a_new_team(
     assert await dots(page) == len(points) == COMMUNES_2025
     assert await page.locator("#map-svg circle.dot.covered").count() == 0
     assert await page.text_content("#map-uncovered") == "Chưa có tổ: 3.321"
+    map_box, table_box = await boxes(page)
+    assert map_box["x"] + map_box["width"] <= table_box["x"], "the map sits beside the table"
     await page.screenshot(path=ARTIFACTS / "map-national.png", full_page=True)
     await assert_accessible(page, "national")
+
+    # On a phone the map stacks above the table and nothing runs off the side of the screen.
+    phone = await open_page(
+        browser, f"{stack['aggregator'].url}/?edition=2025", viewport={"width": 390, "height": 844}
+    )
+    await phone.wait_for_selector("#map-svg circle.dot")
+    map_box, table_box = await boxes(phone)
+    assert map_box["y"] + map_box["height"] <= table_box["y"], "the map stacks above the table"
+    overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the phone view is {overflow} px wider than the screen"
+    await phone.screenshot(path=ARTIFACTS / "map-phone.png", full_page=True)
+    await assert_accessible(phone, "national, on a phone")
+    assert not phone.errors, phone.errors  # type: ignore[attr-defined]
+    await phone.close()
 
     # A team registered through the registry turns Mậu A's dot covered, without a reload.
     await page.evaluate("window.sameDocument = true")
