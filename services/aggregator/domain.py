@@ -189,6 +189,12 @@ class SupportDayKey(NamedTuple):
     category: str
 
 
+# Editions whose teams are placed on the other map: a legacy team in 2025; a team registered
+# on the 2025 map has no legacy placement, so its support counts on its own map only and is
+# neither kept per team nor waits for its team's lock.
+PLACED_ON_THE_OTHER_MAP: Final[frozenset[Edition]] = frozenset({"legacy"})
+
+
 class TeamSupportKey(NamedTuple):
     """One team's support on one day (occurred_on) in one category: what follows the team
     to wherever it is placed on the other map, and moves when it is placed elsewhere."""

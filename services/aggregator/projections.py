@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.aggregator.domain import (
+    PLACED_ON_THE_OTHER_MAP,
     DayKey,
     FigureDelta,
     FigureKey,
@@ -147,12 +148,17 @@ def newest_teams(events: Iterable[Event]) -> dict[uuid.UUID, TeamRecord]:
 def teams_to_lock(
     events: Iterable[Event], newest: Mapping[uuid.UUID, TeamRecord]
 ) -> list[TeamRecord]:
-    """`newest`, and a stand-in for each other team that recorded support in the events:
-    its placement decides where that support also counts, so it is locked like the others
-    (a stand-in is version 0: it contributes nothing until the team's first event)."""
+    """`newest`, and a stand-in for each other team that recorded support in the events and
+    may be placed on the other map: its placement decides where that support also counts,
+    so it is locked like the others (a stand-in is version 0: it contributes nothing until
+    the team's first event)."""
     locked = dict(newest)
     for event in events:
-        if isinstance(event, SupportRecorded) and event.payload.team_id not in locked:
+        if (
+            isinstance(event, SupportRecorded)
+            and event.edition in PLACED_ON_THE_OTHER_MAP
+            and event.payload.team_id not in locked
+        ):
             path = event.unit_path
             locked[event.payload.team_id] = TeamRecord(
                 team_id=event.payload.team_id,
@@ -289,9 +295,7 @@ def plan_batch(
             _replace_team(plan, stored, team)
             _move_support(plan, stored, team, (stored_support or {}).get(team_id, {}))
     for event in support:
-        team_id = event.payload.team_id
-        placed = plan.teams.get(team_id) or stored_teams.get(team_id)
-        _count_support(plan, event, placed.placements if placed else ())
+        _count_support(plan, event, stored_teams)
     return plan
 
 
@@ -423,16 +427,22 @@ def dated_coverage_deltas(
     return deltas
 
 
-def _count_support(plan: Plan, event: SupportRecorded, placements: Sequence[Spot]) -> None:
+def _count_support(
+    plan: Plan, event: SupportRecorded, stored_teams: Mapping[uuid.UUID, TeamRecord]
+) -> None:
     """At the unit it was recorded under, and wherever its team is placed on the other map
-    (a team waiting for a placement, or a district team: in that province)."""
+    after this batch (a team waiting for a placement, or a district team: in that province)."""
     support = event.payload
     # Version 1 events carry no outcomes: the contract reads them as zeros.
     vneid, dossiers, payment, ecommerce, other = support.outcomes.counts()
     one = SupportDelta(1, support.residents_helped, vneid, dossiers, payment, ecommerce, other)
     plan.team_months.add((support.team_id, month_of(support.occurred_on)))
-    key = TeamSupportKey(support.team_id, support.occurred_on, support.category)
-    plan.team_support.setdefault(key, SupportDelta()).add(one)
+    placements: tuple[Spot, ...] = ()
+    if event.edition in PLACED_ON_THE_OTHER_MAP:
+        key = TeamSupportKey(support.team_id, support.occurred_on, support.category)
+        plan.team_support.setdefault(key, SupportDelta()).add(one)
+        team = plan.teams.get(support.team_id) or stored_teams.get(support.team_id)
+        placements = team.placements if team else ()
     for edition, path in (
         (event.edition, event.unit_path),
         *((p.edition, p.path) for p in placements),

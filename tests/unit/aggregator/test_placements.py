@@ -381,3 +381,12 @@ def test_conservation_after_a_random_history_delivered_out_of_order_with_duplica
 
 def nonzero[K](rows: dict[K, SupportDelta]) -> dict[K, SupportDelta]:
     return {key: row for key, row in rows.items() if row != SupportDelta()}
+
+
+def test_support_of_a_team_registered_on_the_2025_map_counts_there_only() -> None:
+    """A 2025 team has no legacy placement: its support is not kept per team."""
+    team = uuid.uuid4()
+    store = figures([*LEGACY, *NEW], [support_recorded(team, ("15", "04381"), edition="2025")])
+    assert store.figures_of("2025", "04381").support_events == 1
+    assert store.figures_of("legacy", NATIONAL).support_events == 0
+    assert store.team_supports == {}
