@@ -292,7 +292,7 @@ async def reporting(
 
 # At most ten years of months in one series.
 MAX_SERIES_MONTHS = 120
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"  # year 0 is no date: 422, not 500
 
 
 def _series_months(first: str, last: str) -> list[str]:
