@@ -111,6 +111,17 @@ async def _require_write_at_unit(
         principal.require_write(edition, unit.path)
 
 
+async def _require_read_at_unit(
+    uow: UnitOfWork, principal: Principal, edition: Edition, code: str
+) -> None:
+    """404 when the unit is unknown or outside the key's province (as an unknown one)."""
+    principal.require_read(
+        edition,
+        (await use_cases.get_unit(uow, edition, code)).path,
+        unknown=use_cases.unit_not_found(edition, code),
+    )
+
+
 async def _require_write_at_team(
     uow: UnitOfWork, principal: Principal, team_id: uuid.UUID, edition: Edition | None
 ) -> None:
@@ -276,11 +287,7 @@ async def list_teams(
         )
     async with unit_of_work(context.sessionmaker) as uow:
         if unit is not None:
-            principal.require_read(
-                chosen,
-                (await use_cases.get_unit(uow, chosen, unit)).path,
-                unknown=use_cases.unit_not_found(chosen, unit),
-            )
+            await _require_read_at_unit(uow, principal, chosen, unit)
             found = await use_cases.teams_of_unit(uow, chosen, unit)
         else:
             if province is None or placement is None:
@@ -514,11 +521,7 @@ async def list_targets(
     chosen = edition or context.settings.edition
     async with unit_of_work(context.sessionmaker) as uow:
         if parent is not None:
-            principal.require_read(
-                chosen,
-                (await use_cases.get_unit(uow, chosen, parent)).path,
-                unknown=use_cases.unit_not_found(chosen, parent),
-            )
+            await _require_read_at_unit(uow, principal, chosen, parent)
         found = await use_cases.list_targets(uow, chosen, parent)
     return TargetList(
         edition=chosen,
