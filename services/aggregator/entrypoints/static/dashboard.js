@@ -265,6 +265,13 @@
     return node;
   }
 
+  function svgEl(tag, attrs, text) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
   // ---- addresses: one URL per view --------------------------------------------------------
 
   function pageUrl(view) {
@@ -610,13 +617,6 @@
       box.append(el("p", { class: "empty" }, t("series_empty")));
       return;
     }
-    const ns = "http://www.w3.org/2000/svg";
-    const svgEl = (tag, attrs, text) => {
-      const node = document.createElementNS(ns, tag);
-      for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-      if (text !== undefined) node.textContent = text;
-      return node;
-    };
     const width = 720,
       height = 200,
       left = 40,
@@ -1075,13 +1075,6 @@
       box.append(el("p", { class: "empty" }, t("no_support")));
       return;
     }
-    const ns = "http://www.w3.org/2000/svg";
-    const svgEl = (tag, attrs, text) => {
-      const node = document.createElementNS(ns, tag);
-      for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-      if (text !== undefined) node.textContent = text;
-      return node;
-    };
     const width = 360,
       height = 170,
       top = 18,
