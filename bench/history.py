@@ -26,11 +26,12 @@ from sqlalchemy import text
 
 from bench.harness import ItemResult, Row, Scratch, cdtt_serve, fmt_ms, percentile
 from bench.loadgen import closed_loop, get
+from bench.placements import unit_event
 from services.aggregator.adapters.store import SqlProjectionStore
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
 from shared.contracts.events.activity import CATEGORIES, SupportRecorded, SupportState
-from shared.contracts.events.registry import MemberState, TeamState, UnitRegistered, UnitState
+from shared.contracts.events.registry import MemberState, TeamState
 from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS
 from shared.contracts.units import Level
 from shared.runtime.db import engine_scope
@@ -71,20 +72,6 @@ def units(scale: Scale) -> list[tuple[tuple[str, ...], Level]]:
                 for v in range(scale.villages_per_commune)
             ]
     return found
-
-
-def unit_event(path: tuple[str, ...], level: Level) -> UnitRegistered:
-    return UnitRegistered.new(
-        edition="2025",
-        unit_path=path,
-        payload=UnitState(
-            code=path[-1],
-            name=f"Đơn vị {path[-1]}",
-            level=level,
-            kind=level,
-            parent_code=path[-2] if len(path) > 1 else None,
-        ),
-    )
 
 
 def member(joined: date, left: date | None = None) -> MemberState:
@@ -170,7 +157,7 @@ async def run(scratch: Scratch, *, quick: bool) -> ItemResult:
         async with engine_scope(settings.database_url_for("aggregator"), pool_size=1) as engine:
             started = time.monotonic()
             batches: list[tuple[str, list[Event]]] = [
-                (REGISTRY_EVENTS, [unit_event(path, level) for path, level in tree])
+                (REGISTRY_EVENTS, [unit_event("2025", path, level) for path, level in tree])
             ]
             for version in sorted(by_version):
                 events = by_version[version]

@@ -34,7 +34,8 @@ COMMUNES = 2_000
 BATCH = 500
 
 
-def _unit(edition: Edition, path: UnitPath, level: Level) -> UnitRegistered:
+def unit_event(edition: Edition, path: UnitPath, level: Level) -> UnitRegistered:
+    """A unit.registered as the registry emits it (named after its code)."""
     return UnitRegistered.new(
         edition=edition,
         unit_path=path,
@@ -49,11 +50,14 @@ def _unit(edition: Edition, path: UnitPath, level: Level) -> UnitRegistered:
 
 
 def units() -> list[Event]:
-    found: list[Event] = [_unit("legacy", ("15",), "province"), _unit("2025", ("15",), "province")]
-    found += [_unit("legacy", ("15", "136"), "district")]
+    found: list[Event] = [
+        unit_event("legacy", ("15",), "province"),
+        unit_event("2025", ("15",), "province"),
+    ]
+    found += [unit_event("legacy", ("15", "136"), "district")]
     for n in range(COMMUNES):
-        found.append(_unit("legacy", ("15", "136", f"{n:05d}"), "commune"))
-        found.append(_unit("2025", ("15", f"{n // 3:05d}"), "commune"))
+        found.append(unit_event("legacy", ("15", "136", f"{n:05d}"), "commune"))
+        found.append(unit_event("2025", ("15", f"{n // 3:05d}"), "commune"))
     return found
 
 
