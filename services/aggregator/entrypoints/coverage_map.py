@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.aggregator.adapters.queries import MapPoint, read_map_points, read_unit
+from services.aggregator.adapters.queries import MapPoint, read_map_points
 from services.aggregator.entrypoints.http import (
     CODE_PATTERN,
     UNKNOWN_UNIT,
@@ -25,7 +25,7 @@ from services.aggregator.entrypoints.http import (
     Connection,
     EditionParam,
     Fresh,
-    _unknown_unit,
+    readable_unit,
 )
 from shared.web.auth import OperatorDep
 
@@ -82,10 +82,7 @@ async def coverage_map(
     if parent is None:
         principal.require_everywhere(edition, "the national map")
     else:
-        unit = await read_unit(conn, edition, parent)
-        if unit is None:
-            raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
+        await readable_unit(conn, principal, edition, parent)
     body = map_body(edition, parent, await read_map_points(conn, edition, parent, as_of))
     # Weak: the gzip and plain bodies are one representation's two encodings.
     tag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'

@@ -34,6 +34,7 @@ from services.aggregator.adapters.queries import (
     unit_known,
 )
 from services.aggregator.adapters.reporting import read_reporting
+from services.aggregator.domain import UnitFigures
 from services.aggregator.entrypoints.schemas import (
     REPORTING_CSV_HEADER,
     CameFrom,
@@ -151,6 +152,22 @@ def _unknown_unit(edition: Edition, code: str) -> ApiError:
     )
 
 
+async def readable_unit(
+    conn: AsyncConnection,
+    principal: Principal,
+    edition: Edition,
+    code: str,
+    as_of: date | None = None,
+) -> UnitFigures:
+    """The unit's figures (at the end of `as_of` when given); 404 for an unknown unit, and
+    for a unit of another province than the key's (as if it did not exist)."""
+    unit = await read_unit(conn, edition, code, as_of)
+    if unit is None:
+        raise _unknown_unit(edition, code)
+    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
+    return unit
+
+
 async def _require_unit_in_scope(
     conn: AsyncConnection, principal: Principal, edition: Edition, code: str
 ) -> None:
@@ -160,10 +177,7 @@ async def _require_unit_in_scope(
         if not await unit_known(conn, edition, code):
             raise _unknown_unit(edition, code)
         return
-    unit = await read_unit(conn, edition, code)
-    if unit is None:
-        raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
+    await readable_unit(conn, principal, edition, code)
 
 
 @router.get("/coverage")
@@ -201,10 +215,7 @@ async def coverage_csv(
         principal.require_everywhere(edition, "the provinces' table")
         rows_level = child_level(edition, None)
     else:
-        unit = await read_unit(conn, edition, parent)
-        if unit is None:
-            raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
+        unit = await readable_unit(conn, principal, edition, parent)
         rows_level = child_level(edition, unit.level)
     children = await read_children(conn, edition, parent, as_of)
     header = csv_header(edition, rows_level)
@@ -270,10 +281,7 @@ async def reporting(
         principal.require_everywhere(edition, "the provinces' reporting")
         path: tuple[str, ...] = ()
     else:
-        unit = await read_unit(conn, edition, parent)
-        if unit is None:
-            raise _unknown_unit(edition, parent)
-        principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, parent))
+        unit = await readable_unit(conn, principal, edition, parent)
         path = unit.path
     rows = await read_reporting(conn, edition, path, period, with_silent=True)
     report = Reporting(
@@ -341,10 +349,7 @@ async def unit_figures(
     as_of: AsOf,
 ) -> UnitCoverage:
     """A unit's figures: its own team, and its subtree's teams, coverage and support."""
-    unit = await read_unit(conn, edition, code, as_of)
-    if unit is None:
-        raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
+    unit = await readable_unit(conn, principal, edition, code, as_of)
     body = unit_coverage(unit, fresh.as_of, fresh.lag_ms, as_of)
     if edition == "2025":
         body.came_from = [
@@ -365,10 +370,7 @@ async def unit_series(
 ) -> CoverageSeries:
     """A unit's figures month by month (see /v1/coverage/series)."""
     months = _series_months(first, last)
-    unit = await read_unit(conn, edition, code)
-    if unit is None:
-        raise _unknown_unit(edition, code)
-    principal.require_read(edition, unit.path, unknown=_unknown_unit(edition, code))
+    unit = await readable_unit(conn, principal, edition, code)
     return coverage_series(unit, await read_series(conn, unit, months))
 
 
