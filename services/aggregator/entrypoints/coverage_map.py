@@ -92,8 +92,7 @@ async def coverage_map(
         # Keys make the answer personal: caches keep it private and ask again each time.
         "Cache-Control": "private, no-cache",
         "Vary": "Accept-Encoding, Authorization",
-        "X-As-Of": fresh.as_of.isoformat(),
-        "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
+        **fresh.headers(),
     }
     wanted = request.headers.get("if-none-match", "")
     if tag in (each.strip().removeprefix("W/") for each in wanted.split(",")):

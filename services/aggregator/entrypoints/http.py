@@ -90,6 +90,13 @@ class Freshness:
     as_of: datetime
     lag_ms: int | None
 
+    def headers(self) -> dict[str, str]:
+        """`X-As-Of` and `X-Lag-Ms`, for the answers that are not JSON figures."""
+        return {
+            "X-As-Of": self.as_of.isoformat(),
+            "X-Lag-Ms": "" if self.lag_ms is None else str(self.lag_ms),
+        }
+
 
 async def _freshness(request: Request) -> Freshness:
     return Freshness(datetime.now(UTC), await _context(request).lag())
@@ -220,10 +227,7 @@ async def coverage_csv(
     children = await read_children(conn, edition, parent, as_of)
     header = csv_header(edition, rows_level)
     dated = f"-{as_of.isoformat()}" if as_of else ""
-    headers = {
-        "X-As-Of": fresh.as_of.isoformat(),
-        "X-Lag-Ms": "" if fresh.lag_ms is None else str(fresh.lag_ms),
-    }
+    headers = fresh.headers()
     if as_of is not None:
         headers["X-As-Of-Date"] = as_of.isoformat()
     return _csv_response(
