@@ -3,9 +3,6 @@ names, with their names once the legacy map is registered too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.queries import Predecessor, read_came_from, snapshot
@@ -13,16 +10,7 @@ from services.aggregator.adapters.store import projection_store
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events.registry import CameFrom
 from shared.contracts.streams import REGISTRY_EVENTS
-from shared.runtime.db import make_engine
-from shared.runtime.settings import Settings
 from tests.unit.aggregator.fakes import unit_registered
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 async def test_a_2025_commune_lists_the_legacy_communes_it_came_from(engine: AsyncEngine) -> None:

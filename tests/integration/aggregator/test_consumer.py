@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,19 +30,11 @@ from shared.contracts.streams import (
     stream_key,
 )
 from shared.messaging.consumer import GroupConsumer
-from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings, libpq_url
 from tests.integration.aggregator.figures import figure_differences
 from tests.unit.aggregator.fakes import support_recorded, unit_registered
 from tests.unit.aggregator.history import World, random_history
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=8)
-    yield engine
-    await engine.dispose()
 
 
 async def publish(redis: Redis, settings: Settings, events: Sequence[Event]) -> None:

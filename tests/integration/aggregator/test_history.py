@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
@@ -16,7 +15,6 @@ from services.aggregator.adapters.queries import (
     read_series,
     read_unit,
 )
-from services.aggregator.adapters.store import projection_store
 from services.aggregator.domain import (
     HISTORY_COUNTERS,
     NATIONAL,
@@ -26,13 +24,10 @@ from services.aggregator.domain import (
     month_of,
     scope_keys,
 )
-from services.aggregator.use_cases import apply_batch
-from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
+from shared.contracts.events import TeamCreated, TeamDissolved, TeamMembersChanged
 from shared.contracts.events.registry import MemberState, Placement, TeamState
-from shared.contracts.streams import REGISTRY_EVENTS
 from shared.contracts.units import Edition
-from shared.runtime.db import make_engine
-from shared.runtime.settings import Settings
+from tests.integration.aggregator.figures import apply
 from tests.unit.aggregator.fakes import support_recorded, unit_registered
 from tests.unit.aggregator.history import World, random_history, recount_as_of
 
@@ -49,18 +44,6 @@ UNITS = [
     unit_registered(("15", "04381"), "commune", edition="2025"),
 ]
 ON_2025 = Placement(edition="2025", unit_path=("15", "04381"), unit_level="commune")
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=4)
-    yield engine
-    await engine.dispose()
-
-
-async def apply(engine: AsyncEngine, *events: Event) -> None:
-    async with projection_store(engine) as store:
-        await apply_batch(store, REGISTRY_EVENTS, list(events))
 
 
 def member(joined: date, left: date | None = None, trained: date | None = None) -> MemberState:

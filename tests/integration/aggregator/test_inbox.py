@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,17 +21,9 @@ from shared.contracts.streams import (
     StreamLayout,
     stream_key,
 )
-from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 
 RETENTION = timedelta(hours=96)
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"))
-    yield engine
-    await engine.dispose()
 
 
 async def record(engine: AsyncEngine, *ages: timedelta) -> list[uuid.UUID]:

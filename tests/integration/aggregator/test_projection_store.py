@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import Collection, Mapping
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,18 +17,10 @@ from services.aggregator.domain import NATIONAL, FigureKey, SupportDayKey, Suppo
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamDissolved, TeamMembersChanged
 from shared.contracts.streams import REGISTRY_EVENTS
-from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 from tests.unit.aggregator.history import random_history
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=8)
-    yield engine
-    await engine.dispose()
 
 
 def shuffled_batches(log: list[Event], seed: int, max_batch: int) -> list[list[Event]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -19,19 +18,11 @@ from services.aggregator.rebuild import RebuildRefusedError, rebuild
 from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import TeamCreated
 from shared.contracts.streams import ACTIVITY_EVENTS, REGISTRY_EVENTS, StreamLayout
-from shared.runtime.db import make_engine
 from shared.runtime.settings import Settings
 from tests.integration.aggregator.figures import figure_differences, stored_figures
 from tests.integration.aggregator.test_consumer import agree, consumer, publish
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 from tests.unit.aggregator.history import random_history
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=8)
-    yield engine
-    await engine.dispose()
 
 
 async def schemas(engine: AsyncEngine) -> set[str]:

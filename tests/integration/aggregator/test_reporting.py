@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.queries import snapshot
@@ -18,20 +16,11 @@ from shared.contracts.events import Event, TeamCreated, TeamDissolved
 from shared.contracts.events.registry import Placement
 from shared.contracts.streams import REGISTRY_EVENTS
 from shared.contracts.units import Level
-from shared.runtime.db import make_engine
-from shared.runtime.settings import Settings
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 
 PROVINCE, DISTRICT = ("15",), ("15", "136")
 LANG_THIP, AN_BINH = ("15", "136", "04378"), ("15", "136", "04381")
 KHE_DUA = ("15", "136", "04378", "04378-001")
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 async def apply(engine: AsyncEngine, events: list[Event]) -> None:

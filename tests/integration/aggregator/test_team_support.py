@@ -4,24 +4,18 @@ following it from unplaced to placed to moved, each step its own transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.audit import stored_figures
-from services.aggregator.adapters.store import projection_store
 from services.aggregator.adapters.tables import support_by_day, team_support
 from services.aggregator.domain import NATIONAL, FigureKey, SupportDelta, SupportKey
-from services.aggregator.use_cases import apply_batch
 from shared.contracts.events import Event, TeamCreated, TeamPlaced
 from shared.contracts.events.registry import Placement
-from shared.contracts.streams import REGISTRY_EVENTS
 from shared.contracts.units import EDITIONS
-from shared.runtime.db import make_engine
-from shared.runtime.settings import Settings
+from tests.integration.aggregator.figures import apply
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 
 UNITS = [
@@ -36,18 +30,6 @@ PATH = ("15", "136", "04390")
 WAITING = Placement(edition="2025", unit_path=("15",), unit_level=None, placed=False)
 ON_04381 = Placement(edition="2025", unit_path=("15", "04381"), unit_level="commune")
 ON_04390 = Placement(edition="2025", unit_path=("15", "04390"), unit_level="commune")
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url_for("aggregator"), pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-async def apply(engine: AsyncEngine, *events: Event) -> None:
-    async with projection_store(engine) as store:
-        await apply_batch(store, REGISTRY_EVENTS, list(events))
 
 
 async def support_2025(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
