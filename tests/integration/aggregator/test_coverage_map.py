@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +11,7 @@ from redis.asyncio import Redis
 
 from shared.contracts.events import TeamCreated
 from shared.runtime.settings import Settings
-from tests.e2e.stack import ServiceProcess, Stack
+from tests.e2e.stack import ServiceProcess
 from tests.integration.aggregator.test_consumer import publish
 from tests.unit.aggregator.fakes import team_event, unit_registered
 from tests.waiting import wait_until
@@ -38,22 +36,6 @@ LAO_CAI_COMMUNES = [
     )
     for n in range(30)
 ]
-
-
-@pytest.fixture
-async def aggregator(settings: Settings, tmp_path: Path) -> AsyncIterator[ServiceProcess]:
-    async with Stack(settings, tmp_path) as stack:
-        try:
-            yield await stack.start("aggregator", env={"CDTT_EDITION": "legacy"})
-        finally:
-            print(stack.logs())
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
 
 
 def points(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

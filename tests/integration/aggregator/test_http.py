@@ -8,9 +8,7 @@ import io
 import json
 import signal
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +19,7 @@ from shared.contracts.events import TeamCreated, TeamDissolved
 from shared.contracts.events.activity import OUTCOME_KINDS, Outcomes
 from shared.contracts.events.registry import MemberState, Placement, TeamState
 from shared.runtime.settings import Settings
-from tests.e2e.stack import ServiceProcess, Stack
+from tests.e2e.stack import ServiceProcess
 from tests.integration.aggregator.test_consumer import publish
 from tests.unit.aggregator.fakes import support_recorded, team_event, unit_registered
 from tests.waiting import wait_until
@@ -34,22 +32,6 @@ UNITS = [
     unit_registered(("15", "136", "04378"), "commune", name="Xã Lang Thíp"),
     unit_registered(("15", "136", "04378", "04378-001"), "village", name="Thôn Khe Dứa"),
 ]
-
-
-@pytest.fixture
-async def aggregator(settings: Settings, tmp_path: Path) -> AsyncIterator[ServiceProcess]:
-    async with Stack(settings, tmp_path) as stack:
-        try:
-            yield await stack.start("aggregator", env={"CDTT_EDITION": "legacy"})
-        finally:
-            print(stack.logs())
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
 
 
 async def test_errors_name_the_problem(aggregator: ServiceProcess) -> None:

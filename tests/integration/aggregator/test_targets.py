@@ -18,12 +18,11 @@ from shared.contracts.events.registry import TargetState
 from shared.runtime.settings import Settings
 from tests.e2e.stack import ServiceProcess
 from tests.integration.aggregator.test_consumer import publish
-from tests.integration.aggregator.test_http import UNITS, aggregator, redis
+from tests.integration.aggregator.test_http import UNITS
 from tests.unit.aggregator.fakes import support_recorded, team_event
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-__all__ = ["aggregator", "redis"]
 
 
 def target_set(version: int, **parts: Any) -> TargetSet:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,13 +12,6 @@ from shared.messaging.trimming import trim_stream
 from shared.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.require_redis_url())
-    yield client
-    await client.aclose()
 
 
 async def fill(redis: Redis, key: str, count: int) -> list[bytes]:
