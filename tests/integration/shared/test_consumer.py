@@ -45,6 +45,20 @@ class Applied:
         return expected <= self.event_ids
 
 
+class Held(Applied):
+    """An Applied that holds every batch until `release` is set; `entered` once one arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().__call__(events)
+
+
 @pytest.fixture
 def key(settings: Settings) -> str:
     return stream_key(REGISTRY_EVENTS, settings.stream_namespace)
@@ -110,22 +124,14 @@ async def test_a_new_group_starts_at_zero_and_reads_the_backlog(
 async def test_entries_are_acked_only_after_the_handler_returns(
     settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
 ) -> None:
-    release = asyncio.Event()
-    entered = asyncio.Event()
-    applied = Applied()
-
-    async def slow(events: Sequence[Event]) -> None:
-        entered.set()
-        await release.wait()
-        await applied(events)
-
+    slow = Held()
     await start_consumer(settings, consumers, slow, reclaim_idle_ms=60_000)
     sent = await publish(redis, key, 10)
-    await asyncio.wait_for(entered.wait(), 5)
+    await asyncio.wait_for(slow.entered.wait(), 5)
 
     assert await pending(redis, key) == 10
-    release.set()
-    await wait_until(lambda: applied.has(sent))
+    slow.release.set()
+    await wait_until(lambda: slow.has(sent))
     await wait_until(lambda: _is_zero(pending(redis, key)), message="all acked")
 
 
@@ -322,24 +328,16 @@ async def test_healthy_is_false_while_a_reader_is_stopped(
 async def test_stop_lets_the_batch_in_hand_finish_and_be_acked(
     settings: Settings, redis: Redis, key: str, consumers: list[GroupConsumer]
 ) -> None:
-    release = asyncio.Event()
-    entered = asyncio.Event()
-    applied = Applied()
-
-    async def slow(events: Sequence[Event]) -> None:
-        entered.set()
-        await release.wait()
-        await applied(events)
-
+    slow = Held()
     consumer = await start_consumer(settings, consumers, slow)
     sent = await publish(redis, key, 10)
-    await asyncio.wait_for(entered.wait(), 5)
+    await asyncio.wait_for(slow.entered.wait(), 5)
 
     stopping = asyncio.create_task(consumer.stop())
     await asyncio.sleep(0)  # let stop() begin before the batch is released
-    release.set()
+    slow.release.set()
     await stopping
-    assert applied.event_ids == sent
+    assert slow.event_ids == sent
     assert await pending(redis, key) == 0
 
 
