@@ -12,7 +12,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
@@ -343,12 +343,27 @@ async def set_target(api: Api, province: str, body: Mapping[str, Any]) -> bool:
     return True
 
 
-async def coverage(api: Api, code: str) -> dict[str, Any]:
+async def coverage(api: Api, code: str, as_of: date | None = None) -> dict[str, Any]:
+    """The unit's figures now, or at the end of `as_of` (the aggregator's history)."""
+    dated = {} if as_of is None else {"as_of": as_of.isoformat()}
     response = await api.call(
-        "GET", "aggregator", f"/v1/coverage/{code}", params={"edition": EDITION}
+        "GET", "aggregator", f"/v1/coverage/{code}", params={"edition": EDITION} | dated
     )
     if response.status_code == 404:
         return {}
     _expect(response, 200)
     figures: dict[str, Any] = response.json()
     return figures
+
+
+async def series(api: Api, code: str, first: date, last: date) -> list[dict[str, Any]]:
+    """The unit's month rows from `first`'s month to `last`'s (end-of-month figures, change)."""
+    response = await api.call(
+        "GET",
+        "aggregator",
+        f"/v1/coverage/{code}/series",
+        params={"edition": EDITION, "from": f"{first:%Y-%m}", "to": f"{last:%Y-%m}"},
+    )
+    _expect(response, 200)
+    months: list[dict[str, Any]] = response.json()["months"]
+    return months

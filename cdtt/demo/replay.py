@@ -33,6 +33,7 @@ from cdtt.demo.provincial import (
     fetch_tree,
     register_village,
     send_support,
+    series,
     set_target,
     support_body,
 )
@@ -166,7 +167,9 @@ async def replay(
             f"teams {tally.teams_created} new + {tally.teams_existing} already there, "
             f"support events {tally.support_accepted} sent"
         )
-        console.print(await report_table(api, plans, figures))
+        console.print(await report_table(api, plans))
+        for plan in plans:
+            console.print(await growth_table(api, plan))
         console.print(await table_2025(api, plans))
     return figures
 
@@ -176,31 +179,55 @@ def _ratio(figures: Mapping[str, Any], level: str) -> str:
     return f"{share['covered']:,}/{share['total']:,}" if share else "-"
 
 
-async def report_table(
-    api: Api, plans: Sequence[ProvincePlan], figures: Sequence[Mapping[str, Any]]
-) -> Table:
-    """The 2022 report beside the live figures the aggregator now shows."""
-    table = Table(title="2022 report vs live figures (aggregator)")
-    for column in ("province", "2022 report", "districts", "communes", "villages", "teams"):
+async def report_table(api: Api, plans: Sequence[ProvincePlan]) -> Table:
+    """Each 2022 report beside the aggregator's figures as of the day it gives them."""
+    table = Table(title="2022 report vs the aggregator as of the report's day")
+    for column in ("province", "2022 report", "as of", "districts", "communes", "villages"):
         table.add_column(
             column, justify="left" if column in ("province", "2022 report") else "right"
         )
-    table.add_column("members", justify="right")
-    table.add_column("support events", justify="right")
-    for plan, live in zip(plans, figures, strict=True):
-        communes = _ratio(live, "commune")
+    for column in ("teams", "members", "support events"):
+        table.add_column(column, justify="right")
+    for plan in plans:
+        day = plan.report.reported_on
+        then = await coverage(api, plan.report.province, day)
+        communes = _ratio(then, "commune")
         for district in plan.report.districts or ():
-            scoped = await coverage(api, district)
+            scoped = await coverage(api, district, day)
             communes = f"{_ratio(scoped, 'commune')} of {scoped.get('name', district)}"
         table.add_row(
             plan.report.name,
             plan.report.headline,
-            _ratio(live, "district"),
+            day.isoformat(),
+            _ratio(then, "district"),
             communes,
-            _ratio(live, "village"),
-            f"{live.get('teams', 0):,}",
-            f"{live.get('members', 0):,}",
-            f"{(live.get('support') or {}).get('events', 0):,}",
+            _ratio(then, "village"),
+            f"{then.get('teams', 0):,}",
+            f"{then.get('members', 0):,}",
+            f"{(then.get('support') or {}).get('events', 0):,}",
+        )
+    return table
+
+
+def _covered(month: Mapping[str, Any], level: str) -> int:
+    share = (month.get("coverage") or {}).get(level) or {}
+    return int(share.get("covered", 0))
+
+
+async def growth_table(api: Api, plan: ProvincePlan) -> Table:
+    """The province's teams and covered villages at each month's end up to the report's day."""
+    report = plan.report
+    table = Table(title=f"{report.name}: growth by month (aggregator series)")
+    for column in ("month", "teams", "change", "covered villages", "change"):
+        table.add_column(column, justify="left" if column == "month" else "right")
+    for month in await series(api, report.province, report.teams_from, report.reported_on):
+        change = month.get("change") or {}
+        table.add_row(
+            month["month"],
+            f"{month.get('teams', 0):,}",
+            f"{change.get('teams', 0):+,}",
+            f"{_covered(month, 'village'):,}",
+            f"{(change.get('coverage') or {}).get('village', 0):+,}",
         )
     return table
 

@@ -37,6 +37,10 @@ OUTCOME_OF_CATEGORY: Mapping[Category, tuple[OutcomeKind, float, float]] = {
 # The province's target, due when the ministry's was: every commune and 90 % of villages
 # covered, every member trained, and a third more VNeID activations than the replay makes.
 TARGET_DUE = date(2022, 11, 30)
+# The day the report's figures are as of. The repository cites no article for the provincial
+# figures; the one dated figure of the period it quotes is the ministry's count "as of
+# 26 May 2022" (issue 14), so every province's report is read as of that day.
+REPORTED_ON = date(2022, 5, 26)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Report:
     members: int | None = None  # total members, when the report counts them
     districts: tuple[str, ...] | None = None  # districts with teams; None: all of them
     headline: str = ""
+    # Teams are set up on days drawn between these two (the report's day last).
+    teams_from: date = date(2022, 1, 1)
+    reported_on: date = REPORTED_ON
 
 
 REPORTS: tuple[Report, ...] = (
@@ -62,7 +69,7 @@ REPORTS: tuple[Report, ...] = (
         headline="1/9 districts, 25/25 communes of Văn Yên, 172 villages, 1,287 members",
     ),
     Report("49", "Quảng Nam", teams=376, headline="376 teams at district, commune, village"),
-    Report("20", "Lạng Sơn", teams=1680, headline="about 1,680 teams"),
+    Report("20", "Lạng Sơn", teams=1680, headline="about 1,680 teams", teams_from=date(2021, 7, 1)),
 )
 REPORTS_BY_PROVINCE: Mapping[str, Report] = {report.province: report for report in REPORTS}
 ALL_PROVINCES: tuple[str, ...] = tuple(REPORTS_BY_PROVINCE)
@@ -185,6 +192,11 @@ def _trained_on(rng: random.Random, count: int) -> tuple[date | None, ...]:
     )
 
 
+def _established_on(rng: random.Random, report: Report) -> date:
+    span = (report.reported_on - report.teams_from).days
+    return report.teams_from + timedelta(days=rng.randint(0, span))
+
+
 def _with_outcomes(rng: random.Random, write: SupportWrite) -> SupportWrite:
     helped = write.residents_helped
     made = OUTCOME_OF_CATEGORY.get(write.category)
@@ -241,13 +253,17 @@ def plan_province(report: Report, tree: ProvinceTree, seed: int = SEED) -> Provi
     # Training and outcomes draw from their own RNG: the rest of the plan (and every
     # Idempotency-Key of it) stays what it was before they were replayed.
     counted = random.Random(f"{seed}/{report.province}/counted")  # noqa: S311 - reproducible
+    # So do the teams' dates (members join on their team's): the main RNG still makes the
+    # draw the old date took, so names, members and support stay what they were.
+    dated = random.Random(f"{seed}/{report.province}/dated")  # noqa: S311 - reproducible
     for (code, level, name), size in zip(units, sizes, strict=True):
+        rng.randrange(240)  # the draw of the old established_on: keeps the plan's sequence
         teams.append(
             TeamWrite(
                 unit_code=code,
                 level=level,
                 name=f"Tổ công nghệ số cộng đồng {name}",
-                established_on=date(2021, 10, 1) + timedelta(days=rng.randrange(240)),
+                established_on=_established_on(dated, report),
                 members=_members(rng, size),
                 trained_on=_trained_on(counted, size),
             )

@@ -6,6 +6,7 @@ Yên Bái: 1/9 districts, 25/25 communes of Văn Yên, 172 villages, 1,287 membe
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -13,16 +14,17 @@ import pytest
 from redis.asyncio import Redis
 
 from cdtt.demo.provincial import Api, fetch_tree
-from cdtt.demo.report2022 import REPORTS_BY_PROVINCE, plan_province
+from cdtt.demo.report2022 import REPORTED_ON, REPORTS_BY_PROVINCE, plan_province
 from shared.contracts.streams import STREAMS, stream_key
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-async def figures(stack: Stack, code: str) -> dict[str, Any]:
+async def figures(stack: Stack, code: str, as_of: date | None = None) -> dict[str, Any]:
+    params = {"edition": "legacy"} | ({} if as_of is None else {"as_of": as_of.isoformat()})
     async with stack.client("aggregator") as aggregator:
-        response = await aggregator.get(f"/v1/coverage/{code}", params={"edition": "legacy"})
+        response = await aggregator.get(f"/v1/coverage/{code}", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -62,20 +64,30 @@ async def test_demo_replays_the_2022_reports_and_a_second_run_changes_nothing(
     first = await demo(stack)
 
     assert "villages 1772 new + 0 already there, teams 2254 new + 0 already there" in first
-    yen_bai, van_yen = await figures(stack, "15"), await figures(stack, "136")
-    assert yen_bai["coverage"]["district"] == {"covered": 1, "total": 9}
-    assert van_yen["coverage"]["commune"] == {"covered": 25, "total": 25}
-    assert yen_bai["coverage"]["village"] == {"covered": 172, "total": 172}
-    assert yen_bai["members"] == 1287
-    assert yen_bai["teams"] == 1 + 25 + 172
-    quang_nam, lang_son = await figures(stack, "49"), await figures(stack, "20")
-    assert quang_nam["teams"] == 376
-    assert {level: share["covered"] > 0 for level, share in quang_nam["coverage"].items()} == {
-        "district": True,
-        "commune": True,
-        "village": True,
-    }
-    assert lang_son["teams"] == 1680
+    assert "2022 report vs the aggregator as of the report's day" in first
+    assert "Lạng Sơn: growth by month" in first
+    assert "2021-07" in first
+    # The report's figures, as of the article's day (every team is dated on or before it).
+    for as_of in (REPORTED_ON, None):
+        yen_bai, van_yen = await figures(stack, "15", as_of), await figures(stack, "136", as_of)
+        assert yen_bai["coverage"]["district"] == {"covered": 1, "total": 9}
+        assert van_yen["coverage"]["commune"] == {"covered": 25, "total": 25}
+        assert yen_bai["coverage"]["village"] == {"covered": 172, "total": 172}
+        assert yen_bai["members"] == 1287
+        assert yen_bai["teams"] == 1 + 25 + 172
+        quang_nam, lang_son = await figures(stack, "49", as_of), await figures(stack, "20", as_of)
+        assert quang_nam["teams"] == 376
+        assert {level: share["covered"] > 0 for level, share in quang_nam["coverage"].items()} == {
+            "district": True,
+            "commune": True,
+            "village": True,
+        }
+        assert lang_son["teams"] == 1680
+    # Before 2022 only Lạng Sơn had teams (from July 2021 on).
+    new_year = date(2022, 1, 1) - timedelta(days=1)
+    assert (await figures(stack, "15", new_year))["teams"] == 0
+    assert 0 < (await figures(stack, "20", new_year))["teams"] < 1680
+    yen_bai = await figures(stack, "15")
 
     # Every planned support event was counted once (the same plan the demo sent).
     async with httpx.AsyncClient(timeout=10) as client:
@@ -99,11 +111,19 @@ async def test_demo_replays_the_2022_reports_and_a_second_run_changes_nothing(
     assert parts["covered_pct.village"]["progress"] == round(100 / 90, 4)
     assert {part["due"] for part in parts.values()} == {"2022-11-30"}
 
-    before = {code: counts(await figures(stack, code)) for code in ("15", "136", "49", "20")}
+    before = {
+        (code, day): counts(await figures(stack, code, day))
+        for code in ("15", "136", "49", "20")
+        for day in (REPORTED_ON, None)
+    }
     events_before = await stream_lengths(stack)
     again = await demo(stack, "15")
 
     assert "villages 0 new + 172 already there, teams 0 new + 198 already there" in again
     assert await stream_lengths(stack) == events_before  # not one event more on either stream
-    after = {code: counts(await figures(stack, code)) for code in ("15", "136", "49", "20")}
+    after = {
+        (code, day): counts(await figures(stack, code, day))
+        for code in ("15", "136", "49", "20")
+        for day in (REPORTED_ON, None)
+    }
     assert after == before

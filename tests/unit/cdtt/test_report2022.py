@@ -136,3 +136,17 @@ def test_training_outcomes_and_the_target_are_plausible_and_within_the_rules(
     target = SetTargetRequest.model_validate(writes.target())
     assert target.outcomes["vneid_activations"] > activations
     assert (target.due, target.members_trained_pct) == (TARGET_DUE, 100)
+
+
+def test_teams_are_dated_up_to_the_report_day_lang_son_from_july_2021() -> None:
+    for report in REPORTS:
+        days = [team.established_on for team in plan(report.province).teams]
+        assert report.teams_from <= min(days)
+        assert max(days) <= report.reported_on
+        assert len({(day.year, day.month) for day in days}) >= 4  # spread over months
+    assert REPORTS_BY_PROVINCE["20"].teams_from == date(2021, 7, 1)
+    assert {REPORTS_BY_PROVINCE[p].teams_from for p in ("15", "49")} == {date(2022, 1, 1)}
+    # Training comes after joining (members join on their team's day).
+    for report in REPORTS:
+        for team in plan(report.province).teams:
+            assert all(day is None or day >= team.established_on for day in team.trained_on)
