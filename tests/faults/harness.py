@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -31,6 +32,7 @@ from services.registry.adapters import tables as registry
 from shared.contracts.streams import (
     ACTIVITY_EVENTS,
     AGGREGATOR_GROUP,
+    ENVELOPE_FIELD,
     READERS,
     dead_letter_key,
     stream_key,
@@ -153,6 +155,16 @@ async def dead_letters(redis: Redis, namespace: str) -> dict[tuple[str, str], se
             group = _text(fields[b"group"])
             found.setdefault((stream, group), set()).add(_text(fields[b"original_id"]))
     return found
+
+
+async def dead_lettered_event_ids(redis: Redis, namespace: str) -> set[str]:
+    """The event ids inside every dead letter (a dead letter carries its entry's fields)."""
+    ids: set[str] = set()
+    for stream in READERS:
+        entries: Any = await redis.xrange(dead_letter_key(stream, namespace))
+        for _, fields in entries:
+            ids.add(json.loads(fields[ENVELOPE_FIELD.encode()])["event_id"])
+    return ids
 
 
 async def add_copies(settings: Settings, count: int | None, namespace: str | None = None) -> int:
@@ -465,6 +477,7 @@ class FaultSystem:
         namespace: str | None = None,
         readers: Readers = READERS,
         aggregator_database_url: str | None = None,
+        applied_copies_may_be_dead_lettered: bool = False,
     ) -> Audit:
         """Assert (a)-(d) of the module docstring; return what was counted.
 
@@ -488,7 +501,23 @@ class FaultSystem:
         try:
             found = await dead_letters(redis, namespace)
             expected = {k: v for k, v in (poison or {}).items() if v}
-            assert found == expected, f"(d) dead letters {found} != poison injected {expected}"
+            if applied_copies_may_be_dead_lettered and found != expected:
+                # Known defect (see the case): a replay racing the live consumer can hold a
+                # copy back until it is dead-lettered while another copy is applied. Nothing
+                # is lost only if every dead-lettered event was applied; count them.
+                ids = await dead_lettered_event_ids(redis, namespace)
+                async with connect(self.aggregator_settings, "aggregator") as conn:
+                    applied = {
+                        str(r["event_id"])
+                        for r in await conn.fetch(
+                            f"SELECT event_id FROM {PROCESSED} WHERE event_id = ANY($1::uuid[])",
+                            sorted(ids),
+                        )
+                    }
+                assert ids <= applied, f"(d) dead-lettered and never applied: {ids - applied}"
+                self.facts["dead_lettered_applied_copies"] = len(ids)
+            else:
+                assert found == expected, f"(d) dead letters {found} != poison injected {expected}"
             added = 0
             for stream in readers:
                 info = await redis.xinfo_stream(stream_key(stream, namespace))

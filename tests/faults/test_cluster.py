@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import RedisCluster
+from redis.asyncio.cluster import ClusterNode as RedisNode
 
 from cdtt.cluster import LocalCluster, local_cluster
 from shared.contracts.streams import REGISTRY_EVENTS, StreamLayout
@@ -52,8 +53,11 @@ def on_cluster(settings: Settings, cluster: LocalCluster) -> Settings:
 
 
 async def master_port_of(cluster: LocalCluster, key: str) -> int:
-    """The port of the master that serves `key`'s slot now."""
-    client = RedisCluster.from_url(cluster.url)
+    """The port of the master that serves `key`'s slot now (asked of the nodes still up:
+    the killed master may be the one `cluster.url` names)."""
+    client = RedisCluster(
+        startup_nodes=[RedisNode("127.0.0.1", n.port) for n in cluster.live_nodes()]
+    )
     try:
         await client.initialize()
         node = client.nodes_manager.get_node_from_slot(client.keyslot(key))
@@ -97,6 +101,10 @@ async def test_a_master_killed_under_load_fails_over_and_the_outbox_makes_up_the
         await driver.run_for(DOWN_SECONDS)
         await asyncio.to_thread(replicated_cluster.wait_healthy, 60.0)
         assert await master_port_of(replicated_cluster, layout.keys(REGISTRY_EVENTS)[0]) > 0
+        # Commands started from now on (replay, check) name a node that is still up: the
+        # killed master may be the one the settings name, as an operator would see it.
+        alive = replicated_cluster.live_nodes()[0]
+        system.stack.extra_env["CDTT_REDIS_URL"] = f"redis://127.0.0.1:{alive.port}/0"
         await driver.run_for(TAIL_SECONDS)
         ledger = await driver.stop()
         checked = await replay_and_check(system)
