@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,14 +114,11 @@ async def test_a_revoked_keys_open_streams_end_at_the_next_heartbeat(
     ):
         assert (first.status_code, second.status_code, survivor.status_code) == (200,) * 3
         assert await revoke_key(auth_engine, operator.key_id) is not None
-        revoked_at = time.monotonic()
         # Both streams of the revoked key are ended by the server (the body completes).
         limit = secured.auth_cache_seconds + 2 * HEARTBEAT_SECONDS + 3.0
         async with asyncio.timeout(limit):
             await asyncio.gather(read_to_end(first_chunks), read_to_end(second_chunks))
-        elapsed = time.monotonic() - revoked_at
         # The other key's stream goes on: it still gets its keep-alive comments.
         async with asyncio.timeout(5 * HEARTBEAT_SECONDS):
             assert (await anext(survivor_chunks)).startswith(": keep-alive")
         assert await open_status(client, operator) == 401
-    assert elapsed <= limit

@@ -136,7 +136,9 @@ async def silent_and_unfinished_heads_are_closed_after_the_timeout(service: Serv
     for refused in (half, kept):
         assert refused.startswith(b"HTTP/1.1 408 "), refused
         assert b'"request_timeout"' in refused
-    assert HEADER_TIMEOUT - 0.5 <= elapsed <= HEADER_TIMEOUT + 5
+    # Not cut short: the 408s come no earlier than the configured timeout (a lower bound
+    # only; the upper one is `answer`'s deadline above, so load cannot fail this).
+    assert elapsed >= HEADER_TIMEOUT - 0.5
 
 
 async def probes_answer_when_idle_sockets_fill_the_connection_cap(service: ServiceProcess) -> None:
